@@ -1,0 +1,94 @@
+/* config.h - dualgate configuration: defaults, `key = value` file, environment overrides.
+ * Pure parsing and validation: it opens the file it is given and nothing else, never exits,
+ * never logs. Errors come back as "FILE:LINE: KEY: reason" in an errstr buffer. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+
+#define CFG_MAX_QUEUES 16
+#define CFG_MAX_EVENTS 32
+#define CFG_MAX_ORIGINS 16
+#define CFG_NAME_MAX 64   /* queue names, event names */
+#define CFG_STR_MAX 256   /* hosts, keys, paths, origins */
+
+enum cfg_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR, CFG_LOG_OFF };
+
+/* Plain data, owned by the caller; read-only once the server is started (any thread may read). */
+typedef struct cfg {
+    /* [server] */
+    char bind[CFG_STR_MAX];       /* bind = 127.0.0.1 */
+    int port;                     /* port = 8081, env PORT */
+    int max_connections;          /* max_connections = 1000: SSE + Socket.IO + polling, all transports */
+    int http_threads;             /* http_threads = 0 (auto: max_connections + 16 spare) */
+    int write_timeout_ms;         /* write_timeout_ms = 5000: a blocked write longer than this closes the client */
+    char document_root[CFG_STR_MAX]; /* document_root = <source>/www */
+    char client_js[CFG_STR_MAX];  /* socketio_client_js = <build>/socket.io.js */
+    int cors_any;                 /* cors_origin = "*", env SOCKETS_CORS_ORIGIN */
+    char cors_origins[CFG_MAX_ORIGINS][CFG_STR_MAX];
+    int ncors_origins;
+    /* [redis] */
+    char redis_host[CFG_STR_MAX]; /* redis_url = redis://127.0.0.1:6379/0, env REDIS_URL */
+    int redis_port;
+    char redis_user[CFG_STR_MAX];
+    char redis_password[CFG_STR_MAX];
+    int redis_db;
+    char prefix[CFG_NAME_MAX];    /* prefix = bull */
+    char queues[CFG_MAX_QUEUES][CFG_NAME_MAX]; /* queues = http,sparql,techstack,analyzer */
+    int nqueues;
+    char events[CFG_MAX_EVENTS][CFG_NAME_MAX]; /* events = * (every job-scoped event) */
+    int nevents;                  /* 0 means all */
+    char log_stream[CFG_STR_MAX]; /* log_stream = dualgate:logs */
+    long log_stream_maxlen;       /* log_stream_maxlen = 10000 (approximate trim) */
+    /* [sse] */
+    int heartbeat_ms;             /* heartbeat_ms = 15000 */
+    int sse_retry_ms;             /* sse_retry_ms = 3000 */
+    /* [limits] */
+    int queue_max_msgs;           /* queue_max_msgs = 4096 per connection */
+    long queue_max_bytes;         /* queue_max_bytes = 4194304 per connection */
+    int max_id_len;               /* max_id_len = 256: job ids and queue names in paths */
+    /* [socket.io] */
+    char sio_path[CFG_NAME_MAX];  /* socketio_path = /socket.io/ */
+    int ping_interval_ms;         /* ping_interval_ms = 25000 */
+    int ping_timeout_ms;          /* ping_timeout_ms = 20000 */
+    long max_payload;             /* max_payload = 1000000 */
+    int connect_timeout_ms;       /* connect_timeout_ms = 45000 */
+    int conformance;              /* conformance = false */
+    /* [log] */
+    int log_level;                /* log_level = info (stderr) */
+    int log_publish_level;        /* log_publish_level = info (to the log stream; off disables) */
+} cfg_t;
+
+/* Fills c with every default. Thread: any. */
+void cfg_defaults(cfg_t *c);
+
+/* Applies `key = value` lines from path on top of c. Returns 0, or DG_EINVAL / DG_EIO with
+ * "PATH:LINE: KEY: reason" in errstr. Thread: any. */
+int cfg_load_file(cfg_t *c, const char *path, char *errstr, size_t errlen);
+
+/* Applies one key; origin names where it came from ("FILE:LINE" or "env PORT") for errstr. */
+int cfg_set(cfg_t *c, const char *key, const char *value, const char *origin, char *errstr, size_t errlen);
+
+/* Applies PORT, REDIS_URL, SOCKETS_CORS_ORIGIN and DUALGATE_<KEY> from the environment. */
+int cfg_load_env(cfg_t *c, char *errstr, size_t errlen);
+
+/* Cross-key checks (threads vs connections, fd limit, ...). Returns 0 or DG_EINVAL. */
+int cfg_validate(const cfg_t *c, char *errstr, size_t errlen);
+
+/* Index of queue name in c->queues, or -1. */
+int cfg_queue_index(const cfg_t *c, const char *name);
+
+/* 1 if events are forwarded for this event name (c->events, or all when nevents is 0). */
+int cfg_event_forwarded(const cfg_t *c, const char *event);
+
+/* 1 if origin may connect (CORS / Engine.IO origin check). NULL origin (no header) is allowed. */
+int cfg_origin_allowed(const cfg_t *c, const char *origin);
+
+/* Parses a level name (debug, info, warn, error, off); -1 if unknown. */
+int cfg_parse_level(const char *s);
+const char *cfg_level_name(int level);
+
+/* Writes the effective configuration as `key = value` lines (password masked) to buf. */
+int cfg_dump(const cfg_t *c, char *buf, size_t len);
+
+#endif

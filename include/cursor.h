@@ -1,0 +1,45 @@
+/* cursor.h - Redis stream ids and the SSE resume cursor built from them.
+ * A cursor holds the last delivered id of each stream a connection follows, written as
+ * "NAME:MS-SEQ,NAME:MS-SEQ": several streams, because job events come from one stream per
+ * queue and Redis orders ids only within a stream. Pure functions, no I/O. */
+#ifndef CURSOR_H
+#define CURSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cur_id {
+    uint64_t ms;
+    uint64_t seq;
+} cur_id_t;
+
+#define CUR_ID_STR_MAX 42 /* "18446744073709551615-18446744073709551615" + NUL */
+
+/* Parses "MS-SEQ" or "MS" (seq 0) of exactly len bytes. Returns 0 or DG_EINVAL. */
+int cur_id_parse(const char *s, size_t len, cur_id_t *out);
+
+/* Formats id as "MS-SEQ" into buf (CUR_ID_STR_MAX bytes). Returns the length. */
+int cur_id_format(cur_id_t id, char *buf);
+
+/* <0, 0, >0 like memcmp. */
+int cur_id_cmp(cur_id_t a, cur_id_t b);
+
+#define CUR_MAX_STREAMS 17
+
+/* Positions in several streams, by stream index (configuration order). */
+typedef struct cur {
+    int n;                         /* number of stream indexes in use */
+    uint32_t known;                /* bit i set: pos[i] is meaningful */
+    cur_id_t pos[CUR_MAX_STREAMS];
+} cur_t;
+
+/* Formats the streams in c that are set in known as "NAME:MS-SEQ,..." using names[i]; returns
+ * the length written (without NUL) or DG_ELIMIT when len is too small. */
+int cur_format(const cur_t *c, const char *const *names, char *buf, size_t len);
+
+/* Parses a cursor written by cur_format against names[0..n). Unknown stream names are
+ * ignored (the config may have changed); a malformed cursor returns DG_EINVAL. A bare
+ * "MS-SEQ" is accepted too and applies to every stream (what a human types with curl). */
+int cur_parse(cur_t *c, const char *const *names, int n, const char *s, size_t len);
+
+#endif

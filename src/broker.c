@@ -1,0 +1,307 @@
+/* broker.c - rooms and memberships behind one mutex; publish hands a shared msg to each
+ * matching subscriber once. Rooms live in a chained hash table and are freed when their last
+ * member leaves. Memberships are intrusive: each node sits in its room's list and in its
+ * subscriber's list, so leave and disconnect cost O(rooms of the subscriber). */
+#include "broker.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dg.h"
+
+typedef struct bk_room bk_room_t;
+
+struct bk_member {
+    bk_room_t *room;
+    bk_sub_t *sub;
+    bk_filter_t filter;
+    bk_member_t *prev, *next; /* in room */
+    bk_member_t *sub_next;    /* in subscriber */
+};
+
+struct bk_room {
+    bk_room_t *bucket_next;
+    uint32_t hash;
+    int nmembers;
+    bk_member_t *members;
+    char name[]; /* NUL-terminated */
+};
+
+struct bk {
+    pthread_mutex_t lock;
+    bk_room_t **buckets;
+    uint32_t nbuckets; /* power of two */
+    int nrooms;
+    int nmembers;
+    uint64_t serial; /* publish counter, dedupes a subscriber reached through several rooms */
+    uint64_t published;
+    uint64_t deliveries;
+    uint32_t known;
+    cur_id_t pos[CUR_MAX_STREAMS];
+};
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+bk_t *bk_new(void)
+{
+    bk_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->nbuckets = 1024;
+    b->buckets = calloc(b->nbuckets, sizeof(*b->buckets));
+    if (!b->buckets) {
+        free(b);
+        return NULL;
+    }
+    pthread_mutex_init(&b->lock, NULL);
+    return b;
+}
+
+void bk_free(bk_t *b)
+{
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < b->nbuckets; i++) {
+        bk_room_t *r = b->buckets[i];
+        while (r) {
+            bk_room_t *next = r->bucket_next;
+            bk_member_t *m = r->members;
+            while (m) {
+                bk_member_t *mn = m->next;
+                free(m);
+                m = mn;
+            }
+            free(r);
+            r = next;
+        }
+    }
+    free(b->buckets);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+static bk_room_t *room_find(bk_t *b, const char *name, uint32_t h)
+{
+    for (bk_room_t *r = b->buckets[h & (b->nbuckets - 1)]; r; r = r->bucket_next)
+        if (r->hash == h && strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+static void rehash(bk_t *b)
+{
+    uint32_t n = b->nbuckets * 2;
+    bk_room_t **nb = calloc(n, sizeof(*nb));
+    if (!nb)
+        return; /* keep the old table: slower, still correct */
+    for (uint32_t i = 0; i < b->nbuckets; i++) {
+        bk_room_t *r = b->buckets[i];
+        while (r) {
+            bk_room_t *next = r->bucket_next;
+            r->bucket_next = nb[r->hash & (n - 1)];
+            nb[r->hash & (n - 1)] = r;
+            r = next;
+        }
+    }
+    free(b->buckets);
+    b->buckets = nb;
+    b->nbuckets = n;
+}
+
+static void room_unlink_if_empty(bk_t *b, bk_room_t *r)
+{
+    if (r->nmembers)
+        return;
+    bk_room_t **pp = &b->buckets[r->hash & (b->nbuckets - 1)];
+    while (*pp != r)
+        pp = &(*pp)->bucket_next;
+    *pp = r->bucket_next;
+    b->nrooms--;
+    free(r);
+}
+
+static void member_unlink(bk_t *b, bk_member_t *m)
+{
+    bk_room_t *r = m->room;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        r->members = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    r->nmembers--;
+    b->nmembers--;
+    m->sub->nrooms--;
+    room_unlink_if_empty(b, r);
+    free(m);
+}
+
+int bk_join(bk_t *b, bk_sub_t *s, const char *room, const bk_filter_t *f, cur_t *pos)
+{
+    static const bk_filter_t all;
+    uint32_t h = hash_str(room);
+    int rc = DG_OK;
+    pthread_mutex_lock(&b->lock);
+    bk_room_t *r = room_find(b, room, h);
+    bk_member_t *m = NULL;
+    if (r)
+        for (m = s->members; m && m->room != r; m = m->sub_next)
+            ;
+    if (m) {
+        m->filter = f ? *f : all;
+        goto positions;
+    }
+    if (s->nrooms >= BK_MAX_ROOMS_PER_SUB) {
+        rc = DG_ELIMIT;
+        goto out;
+    }
+    if (!r) {
+        size_t len = strlen(room);
+        r = calloc(1, sizeof(*r) + len + 1);
+        if (!r) {
+            rc = DG_ENOMEM;
+            goto out;
+        }
+        memcpy(r->name, room, len + 1);
+        r->hash = h;
+        if ((uint32_t)b->nrooms >= b->nbuckets)
+            rehash(b);
+        r->bucket_next = b->buckets[h & (b->nbuckets - 1)];
+        b->buckets[h & (b->nbuckets - 1)] = r;
+        b->nrooms++;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        room_unlink_if_empty(b, r);
+        rc = DG_ENOMEM;
+        goto out;
+    }
+    m->room = r;
+    m->sub = s;
+    m->filter = f ? *f : all;
+    m->next = r->members;
+    if (r->members)
+        r->members->prev = m;
+    r->members = m;
+    r->nmembers++;
+    m->sub_next = s->members;
+    s->members = m;
+    s->nrooms++;
+    b->nmembers++;
+positions:
+    if (pos) {
+        pos->known = b->known;
+        memcpy(pos->pos, b->pos, sizeof(pos->pos));
+    }
+out:
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+int bk_leave(bk_t *b, bk_sub_t *s, const char *room)
+{
+    int rc = DG_ENOTFOUND;
+    pthread_mutex_lock(&b->lock);
+    for (bk_member_t **pp = &s->members; *pp; pp = &(*pp)->sub_next) {
+        if (strcmp((*pp)->room->name, room) == 0) {
+            bk_member_t *m = *pp;
+            *pp = m->sub_next;
+            member_unlink(b, m);
+            rc = DG_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+void bk_leave_all(bk_t *b, bk_sub_t *s)
+{
+    pthread_mutex_lock(&b->lock);
+    while (s->members) {
+        bk_member_t *m = s->members;
+        s->members = m->sub_next;
+        member_unlink(b, m);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+int bk_is_member(bk_t *b, bk_sub_t *s, const char *room)
+{
+    int found = 0;
+    pthread_mutex_lock(&b->lock);
+    for (bk_member_t *m = s->members; m && !found; m = m->sub_next)
+        found = strcmp(m->room->name, room) == 0;
+    pthread_mutex_unlock(&b->lock);
+    return found;
+}
+
+int bk_filter_match(const bk_filter_t *f, const msg_t *m)
+{
+    if (f->streams && !(f->streams & (1u << m->stream)))
+        return 0;
+    if (m->kind == MSG_LOG) {
+        if (m->level < f->min_level)
+            return 0;
+        if (f->ns[0] && (!m->ns || strcmp(f->ns, m->ns) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+static void set_position(bk_t *b, int stream, cur_id_t id)
+{
+    if (stream < 0 || stream >= CUR_MAX_STREAMS)
+        return;
+    b->pos[stream] = id;
+    b->known |= 1u << stream;
+}
+
+int bk_publish(bk_t *b, msg_t *m, const char *const *rooms, int nrooms)
+{
+    int n = 0;
+    pthread_mutex_lock(&b->lock);
+    uint64_t serial = ++b->serial;
+    for (int i = 0; i < nrooms; i++) {
+        bk_room_t *r = room_find(b, rooms[i], hash_str(rooms[i]));
+        if (!r)
+            continue;
+        for (bk_member_t *mb = r->members; mb; mb = mb->next) {
+            bk_sub_t *s = mb->sub;
+            if (s->last_serial == serial || !bk_filter_match(&mb->filter, m))
+                continue;
+            s->last_serial = serial;
+            s->deliver(s, m);
+            n++;
+        }
+    }
+    set_position(b, m->stream, m->id);
+    b->published++;
+    b->deliveries += (uint64_t)n;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+void bk_set_position(bk_t *b, int stream, cur_id_t id)
+{
+    pthread_mutex_lock(&b->lock);
+    set_position(b, stream, id);
+    pthread_mutex_unlock(&b->lock);
+}
+
+void bk_get_stats(bk_t *b, bk_stats_t *out)
+{
+    pthread_mutex_lock(&b->lock);
+    out->published = b->published;
+    out->deliveries = b->deliveries;
+    out->rooms = b->nrooms;
+    out->members = b->nmembers;
+    pthread_mutex_unlock(&b->lock);
+}

@@ -1,0 +1,62 @@
+/* check_outq.c - bounded outbound queue: limits, order, growth, references. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "dg.h"
+#include "outq.h"
+
+static msg_t *mk(uint64_t ms)
+{
+    msg_t *m = calloc(1, sizeof(*m));
+    atomic_init(&m->refs, 1);
+    m->id.ms = ms;
+    return m;
+}
+
+START_TEST(order_and_limits)
+{
+    oq_t q;
+    oq_init(&q, 100, 1000);
+    msg_t *ms[200];
+    for (int i = 0; i < 200; i++)
+        ms[i] = mk((uint64_t)i);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(oq_push(&q, ms[i], 10), 0);
+    ck_assert_int_eq(oq_push(&q, ms[100], 1), DG_ELIMIT); /* count limit */
+    ck_assert_uint_eq(q.len, 100);
+    ck_assert_uint_eq(q.bytes, 1000);
+    for (int i = 0; i < 50; i++) {
+        msg_t *m = oq_pop(&q);
+        ck_assert_uint_eq(m->id.ms, (uint64_t)i);
+        ck_assert_int_eq(atomic_load(&m->refs), 2);
+        msg_unref(m);
+    }
+    ck_assert_int_eq(oq_push(&q, ms[100], 501), DG_ELIMIT); /* byte limit */
+    for (int i = 100; i < 150; i++)
+        ck_assert_int_eq(oq_push(&q, ms[i], 10), 0); /* wraps around the ring */
+    for (int i = 50; i < 150; i++) {
+        msg_t *m = oq_pop(&q);
+        ck_assert_uint_eq(m->id.ms, (uint64_t)i);
+        msg_unref(m);
+    }
+    ck_assert_ptr_null(oq_pop(&q));
+    ck_assert_uint_eq(q.bytes, 0);
+    oq_shrink(&q);
+    ck_assert_ptr_null(q.ring);
+    ck_assert_int_eq(oq_push(&q, ms[0], 1), 0);
+    oq_clear(&q);
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(atomic_load(&ms[i]->refs), 1);
+        msg_unref(ms[i]);
+    }
+}
+END_TEST
+
+Suite *outq_suite(void)
+{
+    Suite *s = suite_create("outq");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, order_and_limits);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,905 @@
+/* check_redis.c - redis.c against a real redis-server on a free loopback port: live events
+ * through the real broker, reconnect after CLIENT KILL without loss, the log stream round
+ * trip, replays with gap detection, health, and behaviour with Redis down.
+ * The server is started once per test case (unchecked fixture) and stopped by PID; waits are
+ * on condition variables or on polled conditions with a deadline, never fixed sleeps. */
+#include <check.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "cursor.h"
+#include "dg.h"
+#include "log.h"
+#include "msg.h"
+#include "redis.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* redis-server                                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+static pid_t srv_pid = -1;
+static int srv_port;
+static int srv_out = -1; /* its stdout: we wait for the ready line instead of sleeping */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    if (fd < 0)
+        return 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void srv_start(void)
+{
+    int pfd[2];
+    char port[16], line[4096];
+    size_t have = 0;
+
+    srv_port = free_port();
+    if (!srv_port || pipe(pfd) != 0)
+        return;
+    snprintf(port, sizeof(port), "%d", srv_port);
+    srv_pid = fork();
+    if (srv_pid == 0) {
+        dup2(pfd[1], STDOUT_FILENO);
+        close(pfd[0]);
+        close(pfd[1]);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--logfile", "", "--daemonize", "no", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    srv_out = pfd[0];
+    int64_t until = mono_ms() + 10000;
+    while (srv_pid > 0 && mono_ms() < until) {
+        struct pollfd p = {.fd = srv_out, .events = POLLIN};
+        if (poll(&p, 1, (int)(until - mono_ms())) <= 0)
+            break;
+        ssize_t n = read(srv_out, line + have, sizeof(line) - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        line[have] = '\0';
+        if (strstr(line, "Ready to accept connections"))
+            return;
+        if (have > sizeof(line) / 2) { /* keep the tail: the marker may straddle reads */
+            memmove(line, line + have - 64, 64);
+            have = 64;
+        }
+    }
+    fprintf(stderr, "check_redis: redis-server did not start; redis tests skipped\n");
+    if (srv_pid > 0) {
+        kill(srv_pid, SIGKILL);
+        waitpid(srv_pid, NULL, 0);
+    }
+    srv_pid = -1;
+    srv_port = 0;
+}
+
+static void srv_stop(void)
+{
+    if (srv_pid > 0) {
+        kill(srv_pid, SIGTERM);
+        waitpid(srv_pid, NULL, 0);
+    }
+    if (srv_out >= 0)
+        close(srv_out);
+    srv_pid = -1;
+    srv_out = -1;
+}
+
+#define NEED_REDIS()                                                                              \
+    do {                                                                                          \
+        if (!srv_port)                                                                            \
+            return;                                                                               \
+    } while (0)
+
+/* The test's own connection (XADD, XTRIM, CLIENT KILL ...). */
+static redisContext *tc_conn(void)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", srv_port, tv);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_msg(!c->err, "connect: %s", c->errstr);
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Runs a command given as argv strings; returns the reply (caller frees). */
+static redisReply *tc_cmd(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *rep = redisCommandArgv(c, argc, argv, lens);
+    ck_assert_msg(rep != NULL, "command %s: %s", argv[0], c->errstr);
+    ck_assert_msg(rep->type != REDIS_REPLY_ERROR, "command %s: %s", argv[0], rep->str);
+    return rep;
+}
+
+#define CMD(c, ...)                                                                               \
+    do {                                                                                          \
+        const char *argv_[] = {__VA_ARGS__};                                                      \
+        freeReplyObject(tc_cmd(c, (int)DG_ARRAY_LEN(argv_), argv_, NULL));                        \
+    } while (0)
+
+/* XADD key * fields...; returns the new id. */
+static cur_id_t xadd(redisContext *c, const char *key, int nf, const char *const *kv)
+{
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "*";
+    for (int i = 0; i < nf; i++)
+        argv[argc++] = kv[i];
+    redisReply *rep = tc_cmd(c, argc, argv, NULL);
+    cur_id_t id;
+    ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
+    ck_assert_int_eq(cur_id_parse(rep->str, rep->len, &id), 0);
+    freeReplyObject(rep);
+    return id;
+}
+
+#define XADD(c, key, ...)                                                                         \
+    xadd(c, key, (int)DG_ARRAY_LEN(((const char *[]){__VA_ARGS__})), (const char *[]){__VA_ARGS__})
+
+/* ---------------------------------------------------------------------------------------- */
+/* A broker subscriber that records what it is given                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct rec {
+    bk_sub_t sub;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    msg_t *msgs[4096];
+    int n;
+} rec_t;
+
+static void rec_deliver(bk_sub_t *s, msg_t *m)
+{
+    rec_t *r = s->owner;
+    pthread_mutex_lock(&r->lock);
+    if (r->n < (int)DG_ARRAY_LEN(r->msgs)) {
+        msg_ref(m);
+        r->msgs[r->n++] = m;
+    }
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_init(rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->sub.deliver = rec_deliver;
+    r->sub.owner = r;
+}
+
+static void rec_free(bk_t *b, rec_t *r)
+{
+    bk_leave_all(b, &r->sub);
+    for (int i = 0; i < r->n; i++)
+        msg_unref(r->msgs[i]);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+}
+
+/* Waits until r holds at least n messages; returns how many it holds. */
+static int rec_wait(rec_t *r, int n, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (r->n < n && pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
+        ;
+    int got = r->n;
+    pthread_mutex_unlock(&r->lock);
+    return got;
+}
+
+/* Polls a condition with a deadline (for state that has no event of its own). */
+static int poll_until(int (*fn)(void *), void *arg, int timeout_ms)
+{
+    int64_t until = mono_ms() + timeout_ms;
+    while (!fn(arg)) {
+        if (mono_ms() >= until)
+            return 0;
+        struct pollfd none;
+        poll(&none, 0, 2);
+    }
+    return 1;
+}
+
+static int is_ready(void *r)
+{
+    return rds_ready(r);
+}
+
+/* Every reader and the command connection (which has no event of its own). */
+static int fully_connected(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.connected;
+}
+
+static int four_logs_published(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.logs_published >= 4;
+}
+
+static int all_connected(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        if (!h.streams[i].connected)
+            return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Setup shared by the tests                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+static cfg_t cfg;
+
+static void cfg_for_test(int port)
+{
+    cfg_defaults(&cfg);
+    snprintf(cfg.redis_host, sizeof(cfg.redis_host), "127.0.0.1");
+    cfg.redis_port = port;
+    cfg.redis_db = 0;
+    cfg.redis_user[0] = cfg.redis_password[0] = '\0';
+    snprintf(cfg.prefix, sizeof(cfg.prefix), "bull");
+    snprintf(cfg.queues[0], sizeof(cfg.queues[0]), "http");
+    snprintf(cfg.queues[1], sizeof(cfg.queues[1]), "sparql");
+    cfg.nqueues = 2;
+    cfg.nevents = 0;
+    snprintf(cfg.log_stream, sizeof(cfg.log_stream), "dualgate:logs");
+    cfg.log_stream_maxlen = 1000;
+}
+
+static void tc_setup(void)
+{
+    srv_start();
+    log_init(CFG_LOG_ERROR, CFG_LOG_OFF);
+}
+
+static void tc_teardown(void)
+{
+    srv_stop();
+}
+
+static void assert_msg(const msg_t *m, int kind, int stream, cur_id_t id, const char *event,
+                       const char *json)
+{
+    ck_assert_int_eq(m->kind, kind);
+    ck_assert_int_eq(m->stream, stream);
+    ck_assert_msg(cur_id_cmp(m->id, id) == 0, "id %llu-%llu want %llu-%llu",
+                  (unsigned long long)m->id.ms, (unsigned long long)m->id.seq,
+                  (unsigned long long)id.ms, (unsigned long long)id.seq);
+    ck_assert_str_eq(m->event, event);
+    ck_assert_str_eq(m->json, json);
+    ck_assert_uint_eq(m->json_len, strlen(json));
+}
+
+static const char *WIRE_RV = "{\"ok\":true,\"n\":1,\"text\":\"h\xc3\xa9llo \\\"quoted\\\"\\nline2\"}";
+static const char *WIRE_JSON = "{\"queue\":\"http\",\"jobId\":\"wire-42\",\"returnvalue\":{\"ok\":true,"
+                               "\"n\":1,\"text\":\"h\xc3\xa9llo \\\"quoted\\\"\\nline2\"},\"prev\":"
+                               "\"active\"}";
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tests                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+START_TEST(test_live_events_and_reconnect)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    /* Entries written before the reader starts are history: not replayed live. */
+    XADD(c, "bull:http:events", "event", "added", "jobId", "old", "name", "x");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rec_t all, job;
+    rec_init(&all);
+    rec_init(&job);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:sparql", NULL, NULL), 0);
+    ck_assert_int_eq(bk_join(bk, &job.sub, "job:wire-42", NULL, NULL), 0);
+
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rds_ready(r), 0);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert_msg(poll_until(is_ready, r, 5000), "readers never connected");
+
+    const char *const *names = rds_stream_names(r);
+    ck_assert_str_eq(names[0], "http");
+    ck_assert_str_eq(names[1], "sparql");
+    ck_assert_str_eq(names[2], "logs");
+    ck_assert_ptr_null(names[3]);
+
+    cur_id_t id1 = XADD(c, "bull:http:events", "event", "completed", "jobId", "wire-42",
+                        "returnvalue", WIRE_RV, "prev", "active");
+    XADD(c, "bull:http:events", "event", "drained");
+    cur_id_t id2 = XADD(c, "bull:sparql:events", "event", "failed", "jobId", "wire-42",
+                        "failedReason", "boom: \"bad\" thing\nsecond line", "prev", "active");
+    cur_id_t id3 = XADD(c, "bull:http:events", "event", "delayed", "jobId", "7", "delay",
+                        "1795314436882");
+    ck_assert_int_eq(rec_wait(&all, 3, 5000), 3);
+    ck_assert_int_eq(rec_wait(&job, 2, 5000), 2);
+
+    /* Per-queue order is strict; across queues it is not, so find each by stream. */
+    const msg_t *h0 = all.msgs[0]->stream == 0 ? all.msgs[0] : all.msgs[1];
+    assert_msg(h0, MSG_JOB, 0, id1, "completed", WIRE_JSON);
+    const msg_t *s0 = NULL, *h1 = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (all.msgs[i]->stream == 1)
+            s0 = all.msgs[i];
+        else if (all.msgs[i] != h0)
+            h1 = all.msgs[i];
+    }
+    ck_assert_ptr_nonnull(s0);
+    ck_assert_ptr_nonnull(h1);
+    assert_msg(s0, MSG_JOB, 1, id2, "failed",
+               "{\"queue\":\"sparql\",\"jobId\":\"wire-42\",\"failedReason\":\"boom: \\\"bad\\\" "
+               "thing\\nsecond line\",\"prev\":\"active\"}");
+    assert_msg(h1, MSG_JOB, 0, id3, "delayed",
+               "{\"queue\":\"http\",\"jobId\":\"7\",\"delay\":1795314436882}");
+    /* The job room got both queues' events for the same job id. */
+    ck_assert_str_eq(job.msgs[0]->event, job.msgs[0]->stream == 0 ? "completed" : "failed");
+    ck_assert_str_eq(job.msgs[1]->event, job.msgs[1]->stream == 0 ? "completed" : "failed");
+    ck_assert_int_ne(job.msgs[0]->stream, job.msgs[1]->stream);
+
+    /* Kill every normal client (the readers and our own connection) mid-stream, keep writing:
+     * the readers resume from their last id, so nothing is lost and nothing repeats. */
+    enum { N = 200 };
+    cur_id_t ids[N];
+    char jid[16];
+    for (int i = 0; i < N; i++) {
+        if (i == N / 2) {
+            const char *kill_argv[] = {"CLIENT", "KILL", "TYPE", "normal"};
+            redisReply *rep = redisCommandArgv(c, 4, kill_argv, NULL);
+            if (rep)
+                freeReplyObject(rep);
+            redisFree(c);
+            c = tc_conn();
+        }
+        snprintf(jid, sizeof(jid), "k%d", i);
+        ids[i] = XADD(c, "bull:http:events", "event", "progress", "jobId", jid, "data", "1");
+    }
+    ck_assert_int_eq(rec_wait(&all, 3 + N, 10000), 3 + N);
+    for (int i = 0; i < N; i++) {
+        char want[96];
+        snprintf(want, sizeof(want), "{\"queue\":\"http\",\"jobId\":\"k%d\",\"data\":1}", i);
+        assert_msg(all.msgs[3 + i], MSG_JOB, 0, ids[i], "progress", want);
+    }
+    ck_assert_msg(poll_until(all_connected, r, 5000), "readers did not reconnect");
+
+    rds_health_t h;
+    rds_get_health(r, &h, 2000);
+    ck_assert_int_eq(h.nstreams, 3);
+    ck_assert_int_eq(h.ready, 1);
+    ck_assert_str_eq(h.streams[0].key, "bull:http:events");
+    ck_assert_str_eq(h.streams[1].key, "bull:sparql:events");
+    ck_assert_str_eq(h.streams[2].key, "dualgate:logs");
+    ck_assert_uint_eq(h.streams[0].entries, 3 + N);
+    ck_assert_uint_eq(h.streams[0].published, 2 + N);
+    ck_assert_uint_eq(h.streams[0].skipped, 1);
+    ck_assert_uint_eq(h.streams[0].malformed, 0);
+    ck_assert_uint_eq(h.streams[1].published, 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_ge(h.streams[i].reconnects, 1);
+    ck_assert_msg(cur_id_cmp(h.streams[0].last_id, ids[N - 1]) == 0, "last id");
+    ck_assert_int_eq(h.streams[0].lag_ms, 0);
+    ck_assert_int_eq(h.streams[1].lag_ms, 0);
+    ck_assert_int_eq(h.streams[2].lag_ms, 0); /* log stream does not exist yet */
+
+    /* A joiner learns exactly where the live stream is. */
+    rec_t late;
+    cur_t pos;
+    rec_init(&late);
+    ck_assert_int_eq(bk_join(bk, &late.sub, "queue:http", NULL, &pos), 0);
+    ck_assert(pos.known & 1u);
+    ck_assert_msg(cur_id_cmp(pos.pos[0], ids[N - 1]) == 0, "broker position");
+
+    /* rds_stop interrupts blocked XREADs promptly (BLOCK is 2 s). */
+    int64_t t0 = mono_ms();
+    rds_stop(r);
+    ck_assert_int_lt(mono_ms() - t0, 1500);
+    rds_free(r);
+    rec_free(bk, &late);
+    rec_free(bk, &all);
+    rec_free(bk, &job);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+START_TEST(test_filter_skip_and_malformed)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    snprintf(cfg.events[0], sizeof(cfg.events[0]), "completed");
+    snprintf(cfg.events[1], sizeof(cfg.events[1]), "failed");
+    cfg.nevents = 2;
+    bk_t *bk = bk_new();
+    rec_t all;
+    rec_init(&all);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(is_ready, r, 5000));
+
+    XADD(c, "bull:http:events", "event", "progress", "jobId", "1", "data", "5"); /* filtered */
+    XADD(c, "bull:http:events", "jobId", "1", "name", "x");                      /* no event */
+    XADD(c, "bull:http:events", "event", "failed", "jobId", "1", "failedReason", "bad \xff");
+    XADD(c, "bull:http:events", "event", "paused");                              /* no jobId */
+    cur_id_t last = XADD(c, "bull:http:events", "event", "completed", "jobId", "1",
+                         "returnvalue", "\"done\"", "prev", "active");
+    ck_assert_int_eq(rec_wait(&all, 1, 5000), 1);
+    assert_msg(all.msgs[0], MSG_JOB, 0, last, "completed",
+               "{\"queue\":\"http\",\"jobId\":\"1\",\"returnvalue\":\"done\",\"prev\":\"active\"}");
+    rds_health_t h;
+    rds_get_health(r, &h, 2000);
+    ck_assert_uint_eq(h.streams[0].entries, 5);
+    ck_assert_uint_eq(h.streams[0].published, 1);
+    ck_assert_uint_eq(h.streams[0].skipped, 2);
+    ck_assert_uint_eq(h.streams[0].malformed, 2);
+    ck_assert_msg(poll_until(fully_connected, r, 5000), "command connection never came up");
+
+    rds_stop(r);
+    rds_free(r);
+    rec_free(bk, &all);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+static void hook(void *ud, int level, const char *ns, const char *json, size_t len)
+{
+    rds_publish_log(ud, level, ns, json, len);
+}
+
+START_TEST(test_log_stream_roundtrip)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rec_t logs;
+    rec_init(&logs);
+    ck_assert_int_eq(bk_join(bk, &logs.sub, "logs", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(is_ready, r, 5000));
+
+    static const char *l1 = "{\"ts\":\"2026-01-01T00:00:00.000Z\",\"level\":\"info\",\"ns\":\"wire\","
+                            "\"msg\":\"hello from wire-capture\"}";
+    static const char *l2 = "{\"ts\":\"2026-01-01T00:00:00.000Z\",\"level\":\"fatal\",\"ns\":\"ui\","
+                            "\"msg\":\"x\\u0000y\",\"extra\":{\"k\":[1,2.5]}}";
+    ck_assert_int_eq(rds_publish_log(r, CFG_LOG_INFO, "wire", l1, strlen(l1)), 0);
+    ck_assert_int_eq(rds_publish_log(r, CFG_LOG_ERROR, "ui", l2, strlen(l2)), 0);
+    ck_assert_int_eq(rec_wait(&logs, 2, 5000), 2);
+    ck_assert_int_eq(logs.msgs[0]->kind, MSG_LOG);
+    ck_assert_int_eq(logs.msgs[0]->stream, 2);
+    ck_assert_str_eq(logs.msgs[0]->event, "log");
+    ck_assert_str_eq(logs.msgs[0]->json, l1);
+    ck_assert_str_eq(logs.msgs[0]->ns, "wire");
+    ck_assert_int_eq(logs.msgs[0]->level, CFG_LOG_INFO);
+    ck_assert_str_eq(logs.msgs[1]->json, l2);
+    ck_assert_int_eq(logs.msgs[1]->level, CFG_LOG_ERROR);
+    ck_assert_str_eq(logs.msgs[1]->ns, "ui");
+
+    /* The stream holds flat fields, plus json only when there were extra members. */
+    const char *xr[] = {"XRANGE", "dualgate:logs", "-", "+"};
+    redisReply *rep = tc_cmd(c, 4, xr, NULL);
+    ck_assert_uint_eq(rep->elements, 2);
+    ck_assert_uint_eq(rep->element[0]->element[1]->elements, 8);
+    ck_assert_uint_eq(rep->element[1]->element[1]->elements, 10);
+    ck_assert_str_eq(rep->element[1]->element[1]->element[7]->str, "x");
+    ck_assert_uint_eq(rep->element[1]->element[1]->element[7]->len, 3); /* NUL kept */
+    freeReplyObject(rep);
+
+    /* dualgate's own lines through the log hook; a malformed job entry makes the reader
+     * warn, and that warning (key and id, never the payload) reaches the stream too. */
+    log_init(CFG_LOG_OFF, CFG_LOG_INFO);
+    log_set_publisher(hook, r);
+    log_info("test", "hello %d", 42);
+    cur_id_t bad = XADD(c, "bull:http:events", "event", "failed", "jobId", "1", "failedReason",
+                        "SECRET\xff");
+    ck_assert_int_eq(rec_wait(&logs, 4, 5000), 4);
+    char badid[CUR_ID_STR_MAX], want[256];
+    cur_id_format(bad, badid);
+    snprintf(want, sizeof(want), "bull:http:events %s: entry skipped", badid);
+    int found_hello = 0, found_warn = 0;
+    for (int i = 2; i < 4; i++) {
+        const msg_t *m = logs.msgs[i];
+        ck_assert_ptr_null(strstr(m->json, "SECRET"));
+        if (strstr(m->json, "\"msg\":\"hello 42\"") && strcmp(m->ns, "test") == 0)
+            found_hello = 1;
+        if (strstr(m->json, want) && strcmp(m->ns, "redis") == 0 && m->level == CFG_LOG_WARN)
+            found_warn = 1;
+    }
+    ck_assert(found_hello);
+    ck_assert(found_warn);
+    log_set_publisher(NULL, NULL);
+    log_init(CFG_LOG_ERROR, CFG_LOG_OFF);
+
+    /* The reader may deliver before the command thread has read the XADD replies. */
+    ck_assert(poll_until(four_logs_published, r, 5000));
+    rds_health_t h;
+    rds_get_health(r, &h, 2000);
+    ck_assert_uint_eq(h.logs_published, 4);
+    ck_assert_uint_eq(h.logs_dropped, 0);
+    ck_assert_uint_eq(h.streams[2].published, 4);
+
+    /* Not a log object: counted as dropped by the command thread. */
+    ck_assert_int_eq(rds_publish_log(r, CFG_LOG_INFO, "x", "[1]", 3), 0);
+    rds_stop(r);
+    rds_get_health(r, &h, 0);
+    ck_assert_uint_eq(h.logs_dropped, 1);
+    ck_assert_int_eq(rds_publish_log(r, CFG_LOG_INFO, "wire", l1, strlen(l1)), DG_ECLOSED);
+    rds_free(r);
+    rec_free(bk, &logs);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+static cur_id_t id_max(void)
+{
+    return (cur_id_t){UINT64_MAX, UINT64_MAX};
+}
+
+START_TEST(test_range_and_gap)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    char err[256];
+    rds_range_t out;
+
+    enum { N = 10 };
+    cur_id_t ids[N];
+    char jid[8];
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof(jid), "%d", i);
+        if (i == 4)
+            ids[i] = XADD(c, "bull:http:events", "event", "drained");
+        else
+            ids[i] = XADD(c, "bull:http:events", "event", "completed", "jobId", jid,
+                          "returnvalue", "{\"i\":1.0}", "prev", "active");
+    }
+    /* (ids[2], max] COUNT 3: entries 3, 4 (skipped, still advances last), 5. */
+    ck_assert_int_eq(rds_range(r, 0, ids[2], id_max(), 3, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 2);
+    ck_assert_str_eq(out.items[0].job_id, "3");
+    ck_assert_str_eq(out.items[1].job_id, "5");
+    assert_msg(out.items[0].msg, MSG_JOB, 0, ids[3], "completed",
+               "{\"queue\":\"http\",\"jobId\":\"3\",\"returnvalue\":{\"i\":1},\"prev\":\"active\"}");
+    ck_assert(cur_id_cmp(out.last, ids[5]) == 0);
+    ck_assert_int_eq(out.more, 1);
+    ck_assert_int_eq(out.gap, 0);
+    rds_range_free(&out);
+    ck_assert_ptr_null(out.items);
+
+    /* Bounded above by upto; the end of the stream clears more. */
+    ck_assert_int_eq(rds_range(r, 0, ids[5], ids[7], 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 2);
+    ck_assert(cur_id_cmp(out.last, ids[7]) == 0);
+    ck_assert_int_eq(out.more, 0);
+    rds_range_free(&out);
+    ck_assert_int_eq(rds_range(r, 0, ids[9], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 0);
+    ck_assert(cur_id_cmp(out.last, ids[9]) == 0);
+    ck_assert_int_eq(out.gap, 0);
+    rds_range_free(&out);
+    /* Empty interval: answered without Redis. */
+    ck_assert_int_eq(rds_range(r, 0, ids[5], ids[5], 10, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 0);
+    /* A stream that does not exist: nothing, no gap. */
+    ck_assert_int_eq(rds_range(r, 1, (cur_id_t){0, 0}, id_max(), 10, 2000, &out, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 0);
+    ck_assert_int_eq(out.gap, 0);
+    ck_assert_int_eq(rds_range(r, 5, ids[0], ids[1], 10, 2000, &out, err, sizeof(err)),
+                     DG_EINVAL);
+
+    /* Nothing removed yet: no gap even from 0-0. */
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 1, 2000, &out, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 0);
+    ck_assert_int_eq(out.n, 1);
+    rds_range_free(&out);
+
+    /* Trim to the last 3 (6..9 minus... exactly 7, 8, 9): a reader at 2 lost 3..6. */
+    CMD(c, "XTRIM", "bull:http:events", "MAXLEN", "=", "3");
+    ck_assert_int_eq(rds_range(r, 0, ids[2], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 1);
+    ck_assert_int_eq(out.n, 3);
+    ck_assert_str_eq(out.items[0].job_id, "7");
+    rds_range_free(&out);
+    /* A reader at 7 (still there) lost nothing. */
+    ck_assert_int_eq(rds_range(r, 0, ids[7], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 0);
+    ck_assert_int_eq(out.n, 2);
+    rds_range_free(&out);
+    /* XDEL of 8: a reader at 7 now has a gap; one at 8 or later does not. */
+    char id8[CUR_ID_STR_MAX];
+    cur_id_format(ids[8], id8);
+    CMD(c, "XDEL", "bull:http:events", id8);
+    ck_assert_int_eq(rds_range(r, 0, ids[7], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 1);
+    ck_assert_int_eq(out.n, 1);
+    ck_assert_str_eq(out.items[0].job_id, "9");
+    rds_range_free(&out);
+    ck_assert_int_eq(rds_range(r, 0, ids[8], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 0);
+    rds_range_free(&out);
+    /* Everything trimmed away: the empty stream still reports the loss. */
+    CMD(c, "XTRIM", "bull:http:events", "MAXLEN", "=", "0");
+    ck_assert_int_eq(rds_range(r, 0, ids[8], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 1);
+    ck_assert_int_eq(out.n, 0);
+    rds_range_free(&out);
+    ck_assert_int_eq(rds_range(r, 0, ids[9], id_max(), 100, 2000, &out, err, sizeof(err)), 0);
+    ck_assert_int_eq(out.gap, 0);
+
+    /* Log stream replay. */
+    static const char *l1 = "{\"ts\":\"t\",\"level\":\"warn\",\"ns\":\"a\",\"msg\":\"m\"}";
+    cur_id_t lid = XADD(c, "dualgate:logs", "ts", "t", "level", "warn", "ns", "a", "msg", "m");
+    ck_assert_int_eq(rds_range(r, 2, (cur_id_t){0, 0}, id_max(), 10, 2000, &out, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 1);
+    assert_msg(out.items[0].msg, MSG_LOG, 2, lid, "log", l1);
+    ck_assert_str_eq(out.items[0].job_id, "");
+    rds_range_free(&out);
+
+    /* Wrong type: an error, not a crash. */
+    CMD(c, "SET", "bull:sparql:events", "x");
+    ck_assert_int_eq(rds_range(r, 1, (cur_id_t){0, 0}, id_max(), 10, 2000, &out, err,
+                               sizeof(err)), DG_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "WRONGTYPE"));
+
+    rds_stop(r);
+    /* After stop: refused at once. */
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 10, 2000, &out, err,
+                               sizeof(err)), DG_EIO);
+    rds_free(r);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+/* Deeply nested results are decoded on the reader and command threads (not on a small
+ * CivetWeb worker stack): jansson's deepest accepted nesting must fit, deeper falls back to
+ * text. */
+START_TEST(test_deep_json)
+{
+    NEED_REDIS();
+    enum { OK_DEPTH = 2000, DEEP = 5000 };
+    static char rv1[2 * OK_DEPTH + 1], rv2[2 * DEEP + 1];
+    memset(rv1, '[', OK_DEPTH);
+    memset(rv1 + OK_DEPTH, ']', OK_DEPTH);
+    memset(rv2, '[', DEEP);
+    memset(rv2 + DEEP, ']', DEEP);
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rec_t all;
+    rec_init(&all);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(is_ready, r, 5000));
+    XADD(c, "bull:http:events", "event", "completed", "jobId", "d1", "returnvalue", rv1);
+    XADD(c, "bull:http:events", "event", "completed", "jobId", "d2", "returnvalue", rv2);
+    ck_assert_int_eq(rec_wait(&all, 2, 5000), 2);
+    static char want[2 * DEEP + 128];
+    snprintf(want, sizeof(want), "{\"queue\":\"http\",\"jobId\":\"d1\",\"returnvalue\":%s}", rv1);
+    ck_assert_str_eq(all.msgs[0]->json, want);
+    snprintf(want, sizeof(want), "{\"queue\":\"http\",\"jobId\":\"d2\",\"returnvalue\":\"%s\"}", rv2);
+    ck_assert_str_eq(all.msgs[1]->json, want);
+    rds_range_t out;
+    char err[128];
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 10, 5000, &out, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 2);
+    ck_assert_str_eq(out.items[1].msg->json, want);
+    rds_range_free(&out);
+    rds_stop(r);
+    rds_free(r);
+    rec_free(bk, &all);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+/* Many concurrent replays and health checks, some with timeouts too short to be answered:
+ * abandoned requests must neither leak nor be touched after their caller left. */
+typedef struct hammer {
+    rds_t *r;
+    int ok, timeouts;
+} hammer_t;
+
+static void *hammer_main(void *arg)
+{
+    hammer_t *hm = arg;
+    char err[128];
+    for (int i = 0; i < 200; i++) {
+        rds_range_t out;
+        int rc = rds_range(hm->r, 0, (cur_id_t){0, 0}, id_max(), 50, i % 3 == 0 ? 1 : 2000, &out,
+                           err, sizeof(err));
+        if (rc == 0) {
+            hm->ok++;
+            rds_range_free(&out);
+        } else {
+            hm->timeouts++;
+        }
+        rds_health_t h;
+        rds_get_health(hm->r, &h, i % 2 ? 1 : 1000);
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_requests)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    for (int i = 0; i < 100; i++)
+        XADD(c, "bull:http:events", "event", "progress", "jobId", "1", "data", "{\"a\":[1,2,3]}");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    pthread_t t[4];
+    hammer_t hm[4];
+    for (int i = 0; i < 4; i++) {
+        hm[i] = (hammer_t){r, 0, 0};
+        pthread_create(&t[i], NULL, hammer_main, &hm[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ok += hm[i].ok;
+    }
+    ck_assert_int_ge(ok, 4 * 133);
+    rds_stop(r);
+    rds_free(r);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+/* Redis down: nothing blocks, errors come back at once, the log queue is bounded. */
+START_TEST(test_redis_down)
+{
+    cfg_for_test(free_port()); /* nobody listens there */
+    bk_t *bk = bk_new();
+    rds_t *r = rds_new(&cfg, bk);
+    char err[256];
+    rds_range_t out;
+    rds_health_t h;
+
+    /* Not started: the queue still takes entries, up to its bound. */
+    static const char *l1 = "{\"ts\":\"t\",\"level\":\"info\",\"ns\":\"a\",\"msg\":\"m\"}";
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 5000; i++) {
+        int rc = rds_publish_log(r, CFG_LOG_INFO, "a", l1, strlen(l1));
+        if (rc == 0)
+            accepted++;
+        else if (rc == DG_ELIMIT)
+            refused++;
+    }
+    ck_assert_int_eq(accepted, 4096);
+    ck_assert_int_eq(refused, 5000 - 4096);
+    rds_get_health(r, &h, 0);
+    ck_assert_uint_eq(h.logs_dropped, 5000 - 4096);
+    static char big[DEC_LOG_MAX + 1];
+    ck_assert_int_eq(rds_publish_log(r, CFG_LOG_INFO, "a", big, sizeof(big)), DG_ELIMIT);
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 10, 100, &out, err,
+                               sizeof(err)), DG_EIO);
+
+    ck_assert_int_eq(rds_start(r), 0);
+    /* The first answer waits for the first connection attempt; later ones are immediate. */
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 10, 3000, &out, err,
+                               sizeof(err)), DG_EIO);
+    int64_t t0 = mono_ms();
+    ck_assert_int_eq(rds_range(r, 0, (cur_id_t){0, 0}, id_max(), 10, 3000, &out, err,
+                               sizeof(err)), DG_EIO);
+    ck_assert_int_lt(mono_ms() - t0, 1000);
+    rds_get_health(r, &h, 200);
+    ck_assert_int_eq(h.connected, 0);
+    ck_assert_int_eq(h.ready, 0);
+    ck_assert_int_eq(h.streams[0].connected, 0);
+    ck_assert_int_eq(h.streams[0].lag_ms, -1);
+    ck_assert_int_eq(rds_ready(r), 0);
+    t0 = mono_ms();
+    rds_stop(r);
+    ck_assert_int_lt(mono_ms() - t0, 1500);
+    rds_free(r); /* frees the 4096 queued entries */
+    bk_free(bk);
+}
+END_TEST
+
+START_TEST(test_free_without_start)
+{
+    cfg_for_test(1);
+    bk_t *bk = bk_new();
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_ptr_nonnull(r);
+    rds_stop(r);
+    rds_free(r);
+    rds_free(NULL);
+    ck_assert_ptr_null(rds_new(NULL, bk));
+    cfg.nqueues = CFG_MAX_QUEUES + 1;
+    ck_assert_ptr_null(rds_new(&cfg, bk));
+    bk_free(bk);
+}
+END_TEST
+
+Suite *redis_suite(void)
+{
+    Suite *s = suite_create("redis");
+    TCase *tc = tcase_create("server");
+    tcase_add_unchecked_fixture(tc, tc_setup, tc_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_live_events_and_reconnect);
+    tcase_add_test(tc, test_filter_skip_and_malformed);
+    tcase_add_test(tc, test_log_stream_roundtrip);
+    tcase_add_test(tc, test_range_and_gap);
+    tcase_add_test(tc, test_concurrent_requests);
+    tcase_add_test(tc, test_deep_json);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("offline");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_redis_down);
+    tcase_add_test(tc, test_free_without_start);
+    suite_add_tcase(s, tc);
+    return s;
+}

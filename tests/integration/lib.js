@@ -1,0 +1,178 @@
+// Shared helpers for dualgate's integration tests: real redis-server and dualgate processes on
+// free loopback ports, an SSE client that parses the stream the way EventSource does, and
+// waits on conditions (never fixed sleeps). Every process started here is stopped by PID.
+'use strict';
+const { spawn } = require('node:child_process');
+const http = require('node:http');
+const net = require('node:net');
+const path = require('node:path');
+const { once, EventEmitter } = require('node:events');
+const Redis = require('ioredis');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = process.env.DUALGATE_BIN || path.join(ROOT, 'build', 'dualgate');
+
+async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+// Resolves when pred() returns a truthy value (polled every `every` ms), rejects after timeout.
+async function waitFor(pred, { timeout = 10000, every = 20, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+const children = new Set();
+process.on('exit', () => { for (const c of children) try { process.kill(c.pid, 'SIGKILL'); } catch {} });
+
+function track(child) {
+  children.add(child);
+  child.exited = once(child, 'exit');
+  child.exited.then(() => children.delete(child));
+  return child;
+}
+
+async function stop(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  process.kill(child.pid, signal);
+  const [code, sig] = await child.exited;
+  return { code, sig };
+}
+
+async function startRedis(port) {
+  port = port || (await freePort());
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
+    '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  await waitFor(() => /Ready to accept connections/.test(out) || child.exitCode !== null, { what: 'redis-server' });
+  if (child.exitCode !== null) throw new Error('redis-server exited: ' + out);
+  child.port = port;
+  child.url = `redis://127.0.0.1:${port}`;
+  return child;
+}
+
+// Starts dualgate; resolves once it listens. opts.env adds environment; opts.ready waits for /ready.
+async function startGateway(redisUrl, { env = {}, ready = true, args = [], port } = {}) {
+  port = port || (await freePort());
+  const child = track(spawn(BIN, args, {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    env: { PATH: process.env.PATH, PORT: String(port), REDIS_URL: redisUrl,
+      DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', ...env },
+  }));
+  child.port = port;
+  child.base = `http://127.0.0.1:${port}`;
+  child.logs = [];
+  let partial = '';
+  child.stderr.on('data', (d) => {
+    partial += d;
+    let i;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      try { child.logs.push(JSON.parse(line)); } catch { child.logs.push({ raw: line }); }
+      if (process.env.DG_TEST_VERBOSE) process.stderr.write(line + '\n');
+    }
+  });
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`dualgate exited with ${child.exitCode}`);
+    try { return (await get(child.base + '/health')).status === 200; } catch { return false; }
+  }, { what: 'dualgate to listen' });
+  if (ready) await waitFor(async () => (await get(child.base + '/ready')).status === 200, { what: '/ready' });
+  return child;
+}
+
+// A plain request; resolves {status, headers, body}.
+function get(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { data += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+// An SSE client that keeps the raw bytes and parses events per the WHATWG rules.
+class SseClient extends EventEmitter {
+  constructor(url, headers = {}) {
+    super();
+    this.events = [];
+    this.comments = [];
+    this.raw = '';
+    this.closed = false;
+    this.lastId = '';
+    this.req = http.get(url, { headers: { Accept: 'text/event-stream', ...headers }, agent: false });
+    this.response = new Promise((resolve, reject) => {
+      this.req.on('response', (res) => {
+        this.res = res;
+        this.status = res.statusCode;
+        this.headers = res.headers;
+        res.setEncoding('utf8');
+        let buf = '', ev = { data: [], event: 'message', id: null };
+        res.on('data', (chunk) => {
+          this.raw += chunk;
+          buf += chunk;
+          let i;
+          while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + (buf[i] === '\r' && buf[i + 1] === '\n' ? 2 : 1));
+            if (line === '') {
+              if (ev.data.length) {
+                const e = { event: ev.event, data: ev.data.join('\n'), id: this.lastId };
+                this.events.push(e);
+                this.emit('event', e);
+              }
+              ev = { data: [], event: 'message', id: null };
+              continue;
+            }
+            if (line[0] === ':') { this.comments.push(line.slice(1).trim()); continue; }
+            const c = line.indexOf(':');
+            const field = c < 0 ? line : line.slice(0, c);
+            let value = c < 0 ? '' : line.slice(c + 1);
+            if (value[0] === ' ') value = value.slice(1);
+            if (field === 'data') ev.data.push(value);
+            else if (field === 'event') ev.event = value;
+            else if (field === 'id') this.lastId = value;
+            else if (field === 'retry') this.retry = Number(value);
+          }
+        });
+        res.on('end', () => { this.closed = true; this.emit('close'); });
+        res.on('error', () => { this.closed = true; this.emit('close'); });
+        resolve(res);
+      });
+      this.req.on('error', (e) => { this.closed = true; this.error = e; this.emit('close'); reject(e); });
+    });
+  }
+  // Events other than heartbeats/gaps, as parsed JSON, optionally filtered by event name.
+  jobEvents(name) {
+    return this.events.filter((e) => e.event !== 'gap' && (!name || e.event === name))
+      .map((e) => ({ event: e.event, ...JSON.parse(e.data) }));
+  }
+  async waitEvents(n, timeout = 15000) {
+    await waitFor(() => this.events.length >= n, { timeout, what: `${n} SSE events (have ${this.events.length})` });
+    return this.events;
+  }
+  close() { this.req.destroy(); this.closed = true; }
+}
+
+function redisClient(url) {
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+}
+
+module.exports = { ROOT, BIN, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, redisClient };
