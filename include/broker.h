@@ -31,10 +31,14 @@ typedef struct bk_filter {
 struct bk_sub {
     /* public */
     void (*deliver)(bk_sub_t *s, msg_t *m); /* broker lock held: must not block; takes its own ref */
+    void (*wake)(bk_sub_t *s); /* optional; broker lock held: called once per publish call for
+                                * each subscriber that got messages, after all of them (so a
+                                * writer wakes once per batch, not once per message) */
     void *owner;
     /* private */
     bk_member_t *members;
     uint64_t last_serial;
+    uint64_t wake_serial;
     int nrooms;
 };
 
@@ -54,10 +58,27 @@ void bk_leave_all(bk_t *b, bk_sub_t *s);
 /* 1 if s is in room. Thread: any. */
 int bk_is_member(bk_t *b, bk_sub_t *s, const char *room);
 
-/* Delivers m to every subscriber of the given rooms whose filter matches, at most once per
- * subscriber, and records m's id as its stream's position. Returns the number of deliveries.
+/* Delivers m to every subscriber of the given rooms (at most BK_PUB_MAX_ROOMS) whose filter
+ * matches, at most once per subscriber, and records m's id as its stream's position; wakes
+ * the subscribers it reached. Returns the number of deliveries.
  * The caller keeps its reference. Thread: any; readers call it. */
 int bk_publish(bk_t *b, msg_t *m, const char *const *rooms, int nrooms);
+
+/* One step of a publish batch: a message for rooms, or (msg NULL) only a position. */
+#define BK_PUB_MAX_ROOMS 4
+
+typedef struct bk_pub {
+    msg_t *msg;
+    const char *rooms[BK_PUB_MAX_ROOMS];
+    int nrooms;
+    int stream;  /* used when msg is NULL */
+    cur_id_t id; /* used when msg is NULL */
+} bk_pub_t;
+
+/* Publishes pubs in order under one lock hold, then wakes each subscriber that received
+ * anything once. Positions advance exactly as the steps say, so a joiner never sees a
+ * position ahead of a message it did not get. Returns the number of deliveries. Thread: any. */
+int bk_publish_batch(bk_t *b, const bk_pub_t *pubs, int n);
 
 /* Sets stream's position without a message (reader start, skipped entries). Thread: any. */
 void bk_set_position(bk_t *b, int stream, cur_id_t id);

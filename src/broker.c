@@ -264,10 +264,25 @@ static void set_position(bk_t *b, int stream, cur_id_t id)
     b->known |= 1u << stream;
 }
 
-int bk_publish(bk_t *b, msg_t *m, const char *const *rooms, int nrooms)
+#define WAKE_CHUNK 512
+
+typedef struct wake_list {
+    bk_sub_t *subs[WAKE_CHUNK];
+    int n;
+    uint64_t serial;
+} wake_list_t;
+
+static void wake_flush(wake_list_t *w)
+{
+    for (int i = 0; i < w->n; i++)
+        w->subs[i]->wake(w->subs[i]);
+    w->n = 0;
+}
+
+/* Lock held. Delivers one message; subscribers with a wake() are noted in w. */
+static int publish_one(bk_t *b, msg_t *m, const char *const *rooms, int nrooms, wake_list_t *w)
 {
     int n = 0;
-    pthread_mutex_lock(&b->lock);
     uint64_t serial = ++b->serial;
     for (int i = 0; i < nrooms; i++) {
         bk_room_t *r = room_find(b, rooms[i], hash_str(rooms[i]));
@@ -280,13 +295,44 @@ int bk_publish(bk_t *b, msg_t *m, const char *const *rooms, int nrooms)
             s->last_serial = serial;
             s->deliver(s, m);
             n++;
+            if (s->wake && s->wake_serial != w->serial) {
+                s->wake_serial = w->serial;
+                if (w->n == WAKE_CHUNK)
+                    wake_flush(w); /* early wake-ups are harmless, only less batched */
+                w->subs[w->n++] = s;
+            }
         }
     }
     set_position(b, m->stream, m->id);
     b->published++;
     b->deliveries += (uint64_t)n;
-    pthread_mutex_unlock(&b->lock);
     return n;
+}
+
+int bk_publish_batch(bk_t *b, const bk_pub_t *pubs, int n)
+{
+    int total = 0;
+    wake_list_t w;
+    w.n = 0;
+    pthread_mutex_lock(&b->lock);
+    w.serial = ++b->serial;
+    for (int i = 0; i < n; i++) {
+        if (pubs[i].msg)
+            total += publish_one(b, pubs[i].msg, pubs[i].rooms, pubs[i].nrooms, &w);
+        else
+            set_position(b, pubs[i].stream, pubs[i].id);
+    }
+    wake_flush(&w);
+    pthread_mutex_unlock(&b->lock);
+    return total;
+}
+
+int bk_publish(bk_t *b, msg_t *m, const char *const *rooms, int nrooms)
+{
+    bk_pub_t p = {.msg = m, .nrooms = nrooms > BK_PUB_MAX_ROOMS ? BK_PUB_MAX_ROOMS : nrooms};
+    for (int i = 0; i < p.nrooms; i++)
+        p.rooms[i] = rooms[i];
+    return bk_publish_batch(b, &p, 1);
 }
 
 void bk_set_position(bk_t *b, int stream, cur_id_t id)

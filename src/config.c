@@ -77,7 +77,7 @@ static const cfg_key_t cfg_keys[] = {
     {"log_stream_maxlen", K_LONG, F(log_stream_maxlen), 1, 1000000000L},
     {"heartbeat_ms", K_INT, F(heartbeat_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"sse_retry_ms", K_INT, F(sse_retry_ms), CFG_MS_MIN, CFG_MS_MAX},
-    {"queue_max_msgs", K_INT, F(queue_max_msgs), 1, 10000000},
+    {"queue_max_msgs", K_INT, F(queue_max_msgs), 1024, 10000000}, /* >= one Redis read (1000) */
     {"queue_max_bytes", K_LONG, F(queue_max_bytes), 1, INT_MAX},
     {"max_id_len", K_INT, F(max_id_len), 1, 8192},
     {"socketio_path", K_PATH, F(sio_path), 0, 0},

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "buf.h"
 #include "dg.h"
 #include "log.h"
 
@@ -28,6 +29,7 @@
 #define RDS_LOGQ_BYTES (4u << 20)   /* ... and queued bytes */
 #define RDS_LOG_BATCH 256           /* XADDs pipelined per round trip */
 #define RDS_XREAD_COUNT "1000"
+#define RDS_XREAD_MAX 1000          /* the same, as a number */
 #define RDS_XREAD_BLOCK "2000"      /* ms; also bounds how stale a stop flag can get */
 #define RDS_BACKOFF_MIN_MS 100
 #define RDS_BACKOFF_MAX_MS 5000
@@ -408,8 +410,36 @@ static void reader_set_last(rds_reader_t *rd, cur_id_t id)
     pthread_mutex_unlock(&rd->conn.lock);
 }
 
+/* One XREAD reply's worth of broker steps, published in one go (one broker lock, one wake-up
+ * per subscriber). Room names live in `rooms`, referenced by offset until the batch is sent. */
+typedef struct rds_batch {
+    bk_pub_t pubs[RDS_XREAD_MAX];
+    size_t room_off[RDS_XREAD_MAX][2];
+    int n;
+    buf_t rooms;
+} rds_batch_t;
+
+static void batch_send(rds_reader_t *rd, rds_batch_t *b)
+{
+    for (int i = 0; i < b->n; i++)
+        for (int k = 0; k < b->pubs[i].nrooms; k++)
+            b->pubs[i].rooms[k] = b->rooms.data + b->room_off[i][k];
+    bk_publish_batch(rd->r->bk, b->pubs, b->n);
+    for (int i = 0; i < b->n; i++)
+        msg_unref(b->pubs[i].msg);
+    b->n = 0;
+    buf_reset(&b->rooms);
+}
+
+static void batch_room(rds_batch_t *b, int k, const char *prefix, const char *name)
+{
+    b->room_off[b->n][k] = b->rooms.len;
+    buf_append_str(&b->rooms, prefix);
+    buf_append(&b->rooms, name, strlen(name) + 1); /* keeps the NUL */
+}
+
 static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
-                         rds_fields_t *fb)
+                         rds_fields_t *fb, rds_batch_t *b)
 {
     rds_t *r = rd->r;
     char err[160], idbuf[CUR_ID_STR_MAX], job_id[DEC_JOBID_MAX];
@@ -417,40 +447,33 @@ static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
 
     atomic_fetch_add(&rd->entries, 1);
     int rc = entry_decode(r, rd->index, id, entry->element[1], fb, &m, job_id, err, sizeof(err));
+    bk_pub_t *p = &b->pubs[b->n];
+    *p = (bk_pub_t){.stream = rd->index, .id = id};
     if (rc == ENT_MSG) {
-        char room_job[4 + DEC_JOBID_MAX], room_queue[6 + CFG_NAME_MAX];
-        const char *rooms[2];
-        int nrooms;
+        p->msg = m;
         if (rd->queue) {
-            snprintf(room_job, sizeof(room_job), "job:%s", job_id);
-            snprintf(room_queue, sizeof(room_queue), "queue:%s", rd->queue);
-            rooms[0] = room_job;
-            rooms[1] = room_queue;
-            nrooms = 2;
+            batch_room(b, 0, "job:", job_id);
+            batch_room(b, 1, "queue:", rd->queue);
+            p->nrooms = 2;
         } else {
-            rooms[0] = "logs";
-            nrooms = 1;
+            batch_room(b, 0, "", "logs");
+            p->nrooms = 1;
         }
-        bk_publish(r->bk, m, rooms, nrooms);
-        msg_unref(m);
         atomic_fetch_add(&rd->published, 1);
-    } else {
+    } else if (rc == ENT_SKIP) {
         /* Skipped or broken, the position still moves so cursors stay exact. */
-        bk_set_position(r->bk, rd->index, id);
-        if (rc == ENT_SKIP) {
-            atomic_fetch_add(&rd->skipped, 1);
-        } else {
-            atomic_fetch_add(&rd->malformed, 1);
-            cur_id_format(id, idbuf);
-            log_warn("redis", "%s %s: entry skipped: %s", rd->key, idbuf, err);
-        }
+        atomic_fetch_add(&rd->skipped, 1);
+    } else {
+        atomic_fetch_add(&rd->malformed, 1);
+        cur_id_format(id, idbuf);
+        log_warn("redis", "%s %s: entry skipped: %s", rd->key, idbuf, err);
     }
-    reader_set_last(rd, id);
+    b->n++;
 }
 
 /* Follows the stream until the connection fails or rds_stop(); err says why it returned. */
-static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, char *err,
-                        size_t errlen)
+static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_batch_t *b,
+                        char *err, size_t errlen)
 {
     rds_t *r = rd->r;
     char idbuf[CUR_ID_STR_MAX];
@@ -491,12 +514,18 @@ static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, cha
                 reply_id(e->element[0], &id) != 0 || cur_id_cmp(id, last) <= 0) {
                 /* Without a usable, increasing id we cannot move past it: resync. */
                 snprintf(err, errlen, "XREAD: entry without a valid id");
+                batch_send(rd, b);
+                reader_set_last(rd, last);
                 freeReplyObject(rep);
                 return;
             }
-            reader_entry(rd, e, id, fb);
+            if (b->n == RDS_XREAD_MAX)
+                batch_send(rd, b);
+            reader_entry(rd, e, id, fb, b);
             last = id;
         }
+        batch_send(rd, b);
+        reader_set_last(rd, last);
         freeReplyObject(rep);
     }
     snprintf(err, errlen, "stopping");
@@ -509,9 +538,12 @@ static void *reader_main(void *arg)
     char err[256];
     int backoff = 0, outage = 0;
     rds_fields_t *fb = malloc(sizeof(*fb));
+    rds_batch_t *batch = calloc(1, sizeof(*batch));
 
-    if (!fb) {
+    if (!fb || !batch) {
         log_error("redis", "%s: out of memory, reader not started", rd->key);
+        free(fb);
+        free(batch);
         return NULL;
     }
     while (!atomic_load(&r->stopping)) {
@@ -546,7 +578,7 @@ static void *reader_main(void *arg)
         atomic_store(&rd->connected, 1);
         atomic_store(&rd->ever, 1);
 
-        reader_loop(rd, c, fb, err, sizeof(err));
+        reader_loop(rd, c, fb, batch, err, sizeof(err));
 
         atomic_store(&rd->connected, 0);
         conn_close(&rd->conn);
@@ -557,6 +589,8 @@ static void *reader_main(void *arg)
         backoff = backoff_next(backoff);
         wait_stop(r, backoff);
     }
+    buf_free(&batch->rooms);
+    free(batch);
     free(fb);
     return NULL;
 }

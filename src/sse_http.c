@@ -20,6 +20,7 @@
 #define REPLAY_CHUNK 1000       /* entries per XRANGE */
 #define REPLAY_TIMEOUT_MS 5000
 #define CURSOR_MAX 1024
+#define PROBE_MS 200            /* heartbeat -> liveness probe delay */
 
 enum { CLOSE_NONE, CLOSE_OVERFLOW, CLOSE_STOP };
 
@@ -51,10 +52,18 @@ static void conn_deliver(bk_sub_t *sub, msg_t *m)
          * Last-Event-ID and gets what it missed from Redis. */
         c->closing = CLOSE_OVERFLOW;
         c->dropped += c->q.len + 1;
-        pthread_cond_signal(&c->cond);
-    } else if (c->q.len == 1) {
-        pthread_cond_signal(&c->cond);
+    } else if (c->q.len == c->q.max_msgs / 2) {
+        pthread_cond_signal(&c->cond); /* a big batch: start writing before it ends */
     }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Once per publish batch: the handler thread then writes everything queued in one go. */
+static void conn_wake_writer(bk_sub_t *sub)
+{
+    sse_conn_t *c = (sse_conn_t *)sub;
+    pthread_mutex_lock(&c->lock);
+    pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -361,13 +370,16 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
             goto out;
     }
 
-    int64_t last_write = now_ms();
+    /* A peer that went away is seen only when a write fails, and the first write after it
+     * left still succeeds (it draws the RST): so each heartbeat is followed by a one-byte
+     * probe PROBE_MS later, and a dead client is released within heartbeat_ms + PROBE_MS. */
+    int64_t last_write = now_ms(), probe_at = -1;
     msg_t *batch[BATCH_MAX];
     for (;;) {
         int n = 0, closing;
         pthread_mutex_lock(&c->lock);
         while (!c->closing && c->q.len == 0) {
-            int64_t due = last_write + s->cfg->heartbeat_ms;
+            int64_t due = probe_at >= 0 ? probe_at : last_write + s->cfg->heartbeat_ms;
             if (now_ms() >= due)
                 break;
             struct timespec ts;
@@ -393,16 +405,26 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
             append_msg(c, &out, batch[i]);
             msg_unref(batch[i]);
         }
-        if (!out.len && now_ms() >= last_write + s->cfg->heartbeat_ms)
+        int heartbeat = 0;
+        if (!out.len && probe_at >= 0 && now_ms() >= probe_at) {
+            buf_append(&out, "\n", 1); /* an empty line: ignored by every SSE parser */
+            probe_at = -1;
+        } else if (!out.len && now_ms() >= last_write + s->cfg->heartbeat_ms) {
             sse_append_comment(&out, "heartbeat");
+            heartbeat = 1;
+        }
         if (!out.len)
             continue;
+        if (!heartbeat)
+            probe_at = -1; /* any write is a probe too */
         if (write_all(conn, &out) != DG_OK) {
             atomic_fetch_add(&s->write_failed, 1);
             log_debug("sse", "client gone or write timed out (%s)", c->room);
             break;
         }
         last_write = now_ms();
+        if (heartbeat)
+            probe_at = last_write + PROBE_MS;
         if (out.cap > 65536)
             buf_free(&out);
     }
@@ -453,6 +475,7 @@ int sse_http_handler(struct mg_connection *conn, void *ud)
         return fail(s, conn, 503, "over_capacity", "too many connections, retry later");
     }
     c->sub.deliver = conn_deliver;
+    c->sub.wake = conn_wake_writer;
     c->sub.owner = c;
     c->waiter.wake = conn_wake;
     pthread_mutex_init(&c->lock, NULL);

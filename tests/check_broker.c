@@ -12,8 +12,17 @@
 typedef struct rec {
     bk_sub_t sub;
     int got;
+    int woken;
+    int got_at_wake;
     const msg_t *last;
 } rec_t;
+
+static void rec_wake(bk_sub_t *s)
+{
+    rec_t *r = (rec_t *)s;
+    r->woken++;
+    r->got_at_wake = r->got;
+}
 
 static void rec_deliver(bk_sub_t *s, msg_t *m)
 {
@@ -239,6 +248,41 @@ START_TEST(concurrent_churn)
 }
 END_TEST
 
+START_TEST(batch_wakes_once_and_keeps_positions_in_order)
+{
+    bk_t *b = bk_new();
+    rec_t a, c;
+    rec_init(&a);
+    rec_init(&c);
+    a.sub.wake = rec_wake;
+    c.sub.wake = rec_wake;
+    bk_join(b, &a.sub, "job:1", NULL, NULL);
+    bk_join(b, &c.sub, "queue:http", NULL, NULL);
+    msg_t *m1 = mk(MSG_JOB, 0, 10, 0, NULL), *m2 = mk(MSG_JOB, 0, 11, 0, NULL);
+    bk_pub_t pubs[3] = {
+        {.msg = m1, .rooms = {"job:1", "queue:http"}, .nrooms = 2},
+        {.msg = NULL, .stream = 0, .id = {12, 0}}, /* a skipped entry */
+        {.msg = m2, .rooms = {"job:1", "queue:http"}, .nrooms = 2},
+    };
+    ck_assert_int_eq(bk_publish_batch(b, pubs, 3), 4);
+    ck_assert_int_eq(a.got, 2);
+    ck_assert_int_eq(a.woken, 1);
+    ck_assert_int_eq(a.got_at_wake, 2); /* woken after the whole batch */
+    ck_assert_int_eq(c.woken, 1);
+    cur_t pos;
+    bk_join(b, &a.sub, "job:1", NULL, &pos); /* re-join: same membership, fresh positions */
+    ck_assert_uint_eq(pos.pos[0].ms, 11);    /* the last step's position, not the skipped 12 */
+    ck_assert_int_eq(bk_publish(b, m1, (const char *[]){"job:1"}, 1), 1);
+    ck_assert_int_eq(a.woken, 2);
+    ck_assert_int_eq(c.woken, 1);
+    bk_leave_all(b, &a.sub);
+    bk_leave_all(b, &c.sub);
+    msg_unref(m1);
+    msg_unref(m2);
+    bk_free(b);
+}
+END_TEST
+
 Suite *broker_suite(void)
 {
     Suite *s = suite_create("broker");
@@ -249,6 +293,7 @@ Suite *broker_suite(void)
     tcase_add_test(tc, positions_at_join);
     tcase_add_test(tc, many_rooms_rehash_and_limit);
     tcase_add_test(tc, concurrent_churn);
+    tcase_add_test(tc, batch_wakes_once_and_keeps_positions_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
