@@ -59,6 +59,8 @@ void httpx_cors_headers(struct srv *s, const struct mg_connection *c, buf_t *h);
  * (extra: additional header lines, each ending in \r\n, or NULL). Thread: CivetWeb worker. */
 void httpx_send_error(struct srv *s, struct mg_connection *c, int status, const char *code,
                       const char *msg, const char *extra);
+/* Answers a CORS preflight (204) allowing methods. Returns 204. */
+int httpx_preflight(struct srv *s, struct mg_connection *c, const char *methods);
 /* Sends status with a body of type ctype (and CORS headers). */
 void httpx_send(struct srv *s, struct mg_connection *c, int status, const char *ctype,
                 const char *body, size_t len, const char *extra);

@@ -187,7 +187,7 @@ static int is_method(const struct mg_connection *c, const char *m)
     return strcmp(mg_get_request_info(c)->request_method, m) == 0;
 }
 
-static int preflight(struct srv *s, struct mg_connection *c, const char *methods)
+int httpx_preflight(struct srv *s, struct mg_connection *c, const char *methods)
 {
     char extra[256];
     snprintf(extra, sizeof(extra),
@@ -199,15 +199,25 @@ static int preflight(struct srv *s, struct mg_connection *c, const char *methods
     return 204;
 }
 
-static int health_handler(struct mg_connection *c, void *ud)
+/* GET/HEAD endpoints: answers OPTIONS and other methods itself; returns the status it sent,
+ * or 0 when the handler should go on. */
+static int get_only(struct srv *s, struct mg_connection *c)
 {
-    struct srv *s = ud;
     if (is_method(c, "OPTIONS"))
-        return preflight(s, c, "GET, OPTIONS");
+        return httpx_preflight(s, c, "GET, HEAD, OPTIONS");
     if (!is_method(c, "GET") && !is_method(c, "HEAD")) {
         httpx_send_error(s, c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD, OPTIONS\r\n");
         return 405;
     }
+    return 0;
+}
+
+static int health_handler(struct mg_connection *c, void *ud)
+{
+    struct srv *s = ud;
+    int done = get_only(s, c);
+    if (done)
+        return done;
     json_t *h = health_json(s);
     json_object_set_new(h, "socketio", sio_http_health_json(s));
     char *body = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -224,12 +234,9 @@ static int health_handler(struct mg_connection *c, void *ud)
 static int ready_handler(struct mg_connection *c, void *ud)
 {
     struct srv *s = ud;
-    if (is_method(c, "OPTIONS"))
-        return preflight(s, c, "GET, OPTIONS");
-    if (!is_method(c, "GET") && !is_method(c, "HEAD")) {
-        httpx_send_error(s, c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD, OPTIONS\r\n");
-        return 405;
-    }
+    int done = get_only(s, c);
+    if (done)
+        return done;
     int ready = rds_ready(s->rds) && !atomic_load(&s->stopping);
     const char *body = ready ? "{\"ready\":true}" : "{\"ready\":false}";
     httpx_send(s, c, ready ? 200 : 503, "application/json", body, strlen(body), NULL);

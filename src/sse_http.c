@@ -448,13 +448,8 @@ int sse_http_handler(struct mg_connection *conn, void *ud)
 {
     struct srv *s = ud;
     const char *method = mg_get_request_info(conn)->request_method;
-    if (strcmp(method, "OPTIONS") == 0) {
-        httpx_send(s, conn, 204, NULL, NULL, 0,
-                   "Access-Control-Allow-Methods: GET, OPTIONS\r\n"
-                   "Access-Control-Allow-Headers: Last-Event-ID, Cache-Control\r\n"
-                   "Access-Control-Max-Age: 600\r\n");
-        return 204;
-    }
+    if (strcmp(method, "OPTIONS") == 0)
+        return httpx_preflight(s, conn, "GET, OPTIONS");
     if (strcmp(method, "GET") != 0)
         return httpx_send_error(s, conn, 405, "method_not_allowed", "use GET",
                                 "Allow: GET, OPTIONS\r\n"),

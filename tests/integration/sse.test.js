@@ -40,6 +40,18 @@ test.after(async () => {
 
 const seq = (c) => c.jobEvents().map((e) => e.event);
 
+// Sends raw bytes, resolves with everything the server answered until it closed.
+function rawRequest(port, raw) {
+  return new Promise((resolve, reject) => {
+    const sock = require('node:net').connect(port, '127.0.0.1', () => sock.end(raw));
+    let out = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => { out += d; });
+    sock.on('close', () => resolve(out));
+    sock.on('error', reject);
+  });
+}
+
 test('a completed and a failed job on every queue arrive in order, with QueueEvents payloads', async () => {
   const clients = {};
   for (const q of QUEUES) {
@@ -227,6 +239,12 @@ test('bad input: JSON errors with the right status; CORS on every answer; prefli
     const body = JSON.parse(r.body);
     assert.equal(typeof body.error, 'string', p);
     assert.equal(r.headers['access-control-allow-origin'], '*', p);
+  }
+  // Malformed and oversized requests: CivetWeb rejects them, still with a JSON body.
+  for (const raw of ['GARBAGE\r\n\r\n', `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`]) {
+    const text = await rawRequest(gw.port, raw);
+    assert.match(text, /^HTTP\/1\.1 400 /, raw.slice(0, 20));
+    assert.match(text, /\r\n\r\n\{"error":"bad_request"/);
   }
   const post = await get(gw.base + '/sse/jobs/1', { method: 'POST', body: 'x' });
   assert.equal(post.status, 405);
