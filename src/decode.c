@@ -173,6 +173,18 @@ static void jw_num(jw_t *w, double v)
         out[o++] = '-';
         v = -v;
     }
+    if (v < 9007199254740992.0 && v == (double)(uint64_t)v) {
+        /* Integers below 2^53 (ids, counters, timestamps: most numbers here) are exact and
+         * print as their digits; skip the shortest-round-trip search. */
+        char d[20];
+        int nd = 0;
+        for (uint64_t u = (uint64_t)v; u; u /= 10)
+            d[nd++] = (char)('0' + u % 10);
+        while (nd)
+            out[o++] = d[--nd];
+        jw_put(w, out, o);
+        return;
+    }
     for (int p = 1; p <= 17; p++) {
         snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
         if (strtod(tmp, NULL) == v || p == 17)
