@@ -63,18 +63,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifdef FUZZ_MAIN
-int main(int argc, char **argv)
-{
-    for (int a = 1; a < argc; a++) {
-        FILE *fp = fopen(argv[a], "rb");
-        if (!fp)
-            continue;
-        static uint8_t buf[1 << 20];
-        size_t n = fread(buf, 1, sizeof(buf), fp);
-        fclose(fp);
-        LLVMFuzzerTestOneInput(buf, n);
-    }
-    return 0;
-}
-#endif
+#include "fuzz_replay.h"
