@@ -231,8 +231,8 @@ static void doom_locked(sess_t *s, int reason)
     sess_list_locked(s);
 }
 
-/* Queues m (taking a reference) and wakes the writer. Session lock held. */
-static int enqueue_locked(sess_t *s, msg_t *m)
+/* Queues m (taking a reference) without waking the writer. Session lock held. */
+static int push_locked(sess_t *s, msg_t *m)
 {
     if (s->torn || s->doomed || eio_sess_closed(&s->es)) {
         s->dropped++;
@@ -244,8 +244,16 @@ static int enqueue_locked(sess_t *s, msg_t *m)
         doom_locked(s, EIO_REASON_SLOW);
         return rc;
     }
-    wake_writer_locked(s);
     return DG_OK;
+}
+
+/* Queues m (taking a reference) and wakes the writer. Session lock held. */
+static int enqueue_locked(sess_t *s, msg_t *m)
+{
+    int rc = push_locked(s, m);
+    if (rc == DG_OK)
+        wake_writer_locked(s);
+    return rc;
 }
 
 /* Writes a close frame to conn, one of s's WebSockets, from a flusher (not conn's own
@@ -429,11 +437,22 @@ static void *flusher_main(void *arg)
 
 /* ================================================================ session lifecycle */
 
+/* Broker callbacks (broker lock held): deliver() only queues; wake() runs once per publish
+ * batch, so a burst of events costs one flusher wake-up or one GET wake-up. */
 static void deliver(bk_sub_t *sub, msg_t *m)
 {
     sess_t *s = sub->owner;
     pthread_mutex_lock(&s->lock);
-    enqueue_locked(s, m);
+    push_locked(s, m);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void wake(bk_sub_t *sub)
+{
+    sess_t *s = sub->owner;
+    pthread_mutex_lock(&s->lock);
+    if (!s->torn && !s->doomed && s->q.len)
+        wake_writer_locked(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -499,6 +518,7 @@ sess_t *sess_new(struct sio_http *h, int transport, int echo)
     s->echo = echo;
     atomic_init(&s->refs, 1);
     s->sub.deliver = deliver;
+    s->sub.wake = wake;
     s->sub.owner = s;
     pthread_mutex_init(&s->in_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);

@@ -6,6 +6,8 @@
  *   CivetWeb workers  run the HTTP handlers (a polling GET waits on its session's condvar)
  *                     and each WebSocket's data handler (a session's input, in_lock held);
  *   broker (readers)  deliver() queues a shared msg under the session lock, never blocks;
+ *                     wake() then lists the session for a flusher (or wakes its held GET)
+ *                     once per publish batch; a queue over its limit dooms the session;
  *   flushers (2)      write queued WebSocket frames (and close frames), one batch per
  *                     session per turn; only they block on a stalled client;
  *   timer (1)         min-heap of session deadlines: pings, ping/connect/upgrade timeouts.
@@ -108,9 +110,9 @@ struct sess {
     const struct mg_connection *close_skip; /* ... except this one (it closes itself) */
     int drop_probe;                         /* upgrade timed out: close the probe */
     uint64_t dropped;
-    uint32_t tgen;
+    uint32_t tgen; /* timer entries of older generations are stale */
     int64_t t_at;
-    int t_armed;
+    int t_armed; /* a heap entry with generation tgen is due at t_at */
 };
 
 /* Monotonic milliseconds. */

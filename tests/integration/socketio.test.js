@@ -31,7 +31,7 @@ test.before(async () => {
   tight = await startGateway(redis.url, { env: { DUALGATE_PING_INTERVAL_MS: '300', DUALGATE_PING_TIMEOUT_MS: '200',
     DUALGATE_CONNECT_TIMEOUT_MS: '400', SOCKETS_CORS_ORIGIN: ORIGIN, DUALGATE_MAX_PAYLOAD: '1000' } });
   // Tiny outbound queues: a client that does not read is closed as a slow consumer.
-  slow = await startGateway(redis.url, { env: { DUALGATE_QUEUE_MAX_MSGS: '4' } });
+  slow = await startGateway(redis.url, { env: { DUALGATE_QUEUE_MAX_BYTES: '300' } });
   rc = redisClient(redis.url);
   for (const q of QUEUES) {
     queues[q] = new Queue(q, { connection: conn() });
@@ -44,12 +44,11 @@ test.after(async () => {
   for (const s of sockets) s.close();
   await Promise.all(Object.values(workers).map((w) => w.close()));
   await Promise.all(Object.values(queues).map((q) => q.close()));
-  rc.disconnect();
-  for (const g of [gw, tight, slow]) {
-    const r = await stop(g);
-    assert.equal(r.code, 0, 'dualgate exits 0 on SIGTERM');
-  }
+  if (rc) rc.disconnect();
+  const codes = [];
+  for (const g of [gw, tight, slow]) if (g) codes.push((await stop(g)).code);
   await stop(redis);
+  assert.deepEqual(codes, [0, 0, 0], 'dualgate exits 0 on SIGTERM');
 });
 
 // ---- helpers ----
@@ -394,6 +393,7 @@ test('Engine.IO error answers: status, {code,message}, CORS on every one', async
     assert.equal(r.headers['access-control-allow-origin'], '*', qs);
   }
   // a second concurrent GET closes the session: the first answers "1", the second 400
+  await waitFor(async () => (await health(gw)).connections.polling === 0, { what: 'no GET held' });
   const { sid } = await handshake(gw.base);
   const first = poll(gw.base, sid);
   await waitFor(async () => (await health(gw)).connections.polling === 1, { what: 'GET held' });

@@ -1,0 +1,76 @@
+/* sio_app.h - dualgate's Socket.IO v5 application: which namespaces exist ("/" for job events,
+ * "/logs", and "/custom" in conformance mode) and what each packet a client sends does
+ * (CONNECT answers, subscribe-job / subscribe-queue rooms, log entries, acks, the conformance
+ * echo). It decodes with sio.h and acts only through the ops callbacks: no sockets, no locks,
+ * no logging, no globals. It is not Engine.IO: sessions, heartbeats and transports are below.
+ * Thread: one application object is used by one thread at a time (the session's input). */
+#ifndef SIO_APP_H
+#define SIO_APP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "broker.h"
+#include "config.h"
+#include "sio.h"
+
+/* What the application needs from its session; every callback acts on that one session. */
+typedef struct sio_app_ops {
+    void *ud;
+    /* Queues one Engine.IO message: a text packet ("4..." included) or, binary 1, the raw
+     * bytes of an attachment. Returns 0 or a negative code (the session is closing). */
+    int (*send)(void *ud, const char *pkt, size_t len, int binary);
+    /* Broker membership of the session's subscriber: bk_join / bk_leave / bk_leave_all. */
+    int (*join)(void *ud, const char *room, const bk_filter_t *f);
+    int (*leave)(void *ud, const char *room);
+    void (*leave_all)(void *ud);
+    /* Hands a normalized {ts,level,ns,msg} entry to the log stream writer (rds_publish_log). */
+    int (*publish_log)(void *ud, int level, const char *ns, const char *json, size_t len);
+} sio_app_ops_t;
+
+/* Counters shared by every session (exposed in /health). */
+typedef struct sio_app_stats {
+    atomic_ullong connects;        /* namespace connects accepted */
+    atomic_ullong invalid_nsp;     /* CONNECT to an unknown namespace (answered 44) */
+    atomic_ullong subscribes;      /* subscribe-* / unsubscribe-* accepted */
+    atomic_ullong sub_errors;      /* subscribe-* / unsubscribe-* refused */
+    atomic_ullong logs_accepted;   /* client log entries queued for the log stream */
+    atomic_ullong logs_invalid;    /* client log entries dropped: invalid or too large */
+    atomic_ullong logs_rejected;   /* client log entries dropped: log stream writer full */
+    atomic_ullong protocol_errors; /* malformed Socket.IO input (the connection is closed) */
+} sio_app_stats_t;
+
+#define SIO_APP_NSP_MAIN 0x1u   /* "/" */
+#define SIO_APP_NSP_LOGS 0x2u   /* "/logs" */
+#define SIO_APP_NSP_CUSTOM 0x4u /* "/custom", conformance mode only */
+
+/* Embeddable; fields are private except nsps (read-only). */
+typedef struct sio_app {
+    const cfg_t *cfg;
+    sio_app_ops_t ops;
+    sio_app_stats_t *stats;
+    unsigned nsps; /* read-only: SIO_APP_NSP_* bits of the connected namespaces */
+    int connected_once;
+    sio_binasm_t binasm;
+    char errstr[96];
+} sio_app_t;
+
+/* Prepares a for one Engine.IO session. cfg, stats and ops->ud must outlive a. */
+void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_app_stats_t *stats);
+
+/* Handles one Engine.IO message (data of a "4" packet, or a binary message). Returns 0, or
+ * DG_EPROTO / DG_ELIMIT when the client broke the protocol (bad packet, packet for a
+ * namespace it has not joined, binary data out of place, duplicate CONNECT): the caller
+ * closes the connection; sio_app_errstr() says why. DG_ENOMEM likewise. */
+int sio_app_message(sio_app_t *a, const char *data, size_t len, int binary);
+
+/* 1 once a namespace was connected at least once (the connect timeout no longer applies). */
+int sio_app_connected(const sio_app_t *a);
+
+/* Why the last sio_app_message() failed ("" when it did not). */
+const char *sio_app_errstr(const sio_app_t *a);
+
+/* Frees the attachment buffer. Memberships are the caller's (it leaves every room). */
+void sio_app_free(sio_app_t *a);
+
+#endif

@@ -1,0 +1,425 @@
+/* sio_app.c - the Socket.IO namespaces of dualgate: "/" (job and queue rooms), "/logs" (log
+ * entries both ways) and, in conformance mode, "/custom" plus the test suite's echo events.
+ * Packets are decoded by sio.c and answered through the session's ops; it keeps no state
+ * beyond the connected namespaces and a binary packet being assembled. */
+#include "sio_app.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "decode.h"
+#include "dg.h"
+#include "eio.h"
+#include "log.h"
+
+#define NAME_MAX_BYTES 64 /* event names we act on are short; longer ones are ignored */
+
+void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_app_stats_t *stats)
+{
+    memset(a, 0, sizeof(*a));
+    a->cfg = cfg;
+    a->ops = *ops;
+    a->stats = stats;
+    sio_binasm_init(&a->binasm, SIO_ATTACH_DEFAULT, (size_t)cfg->max_payload);
+}
+
+void sio_app_free(sio_app_t *a)
+{
+    sio_binasm_free(&a->binasm);
+}
+
+int sio_app_connected(const sio_app_t *a)
+{
+    return a->connected_once;
+}
+
+const char *sio_app_errstr(const sio_app_t *a)
+{
+    return a->errstr;
+}
+
+static int fail(sio_app_t *a, int rc, const char *why)
+{
+    snprintf(a->errstr, sizeof(a->errstr), "%s", why);
+    atomic_fetch_add(&a->stats->protocol_errors, 1);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void send_text(sio_app_t *a, const char *pkt, int len)
+{
+    if (len > 0)
+        a->ops.send(a->ops.ud, pkt, (size_t)len, 0);
+}
+
+/* JSON string of s[0..n) in a malloc'd buffer; NULL on ENOMEM. */
+static char *quote(const char *s, size_t n, size_t *out_len)
+{
+    size_t cap = 6 * n + 3;
+    char *q = malloc(cap);
+    int len = q ? sio_json_quote(q, cap, s, n) : DG_ENOMEM;
+    if (len < 0) {
+        free(q);
+        return NULL;
+    }
+    q[len] = '\0';
+    *out_len = (size_t)len;
+    return q;
+}
+
+/* Sends EVENT name(args) on nsp, with nattach attachments following. */
+static void send_event(sio_app_t *a, const char *nsp, const char *name, const char *args,
+                       size_t args_len, int nattach)
+{
+    size_t nlen = strlen(name), cap = SIO_EVENT_SIZE(nlen, args_len);
+    char *buf = malloc(cap);
+    if (!buf)
+        return;
+    send_text(a, buf, sio_encode_event(buf, cap, nsp, -1, nattach, name, nlen, args, args_len));
+    free(buf);
+}
+
+static void send_ack(sio_app_t *a, const char *nsp, long ack_id, const char *args, size_t args_len,
+                     int nattach)
+{
+    size_t cap = SIO_EVENT_SIZE(0, args_len);
+    char *buf = malloc(cap);
+    if (!buf)
+        return;
+    send_text(a, buf, sio_encode_ack(buf, cap, nsp, ack_id, nattach, args, args_len));
+    free(buf);
+}
+
+/* Acks {"success":true,"room":ROOM} or {"success":false,"error":ERR} when one was asked. */
+static void ack_result(sio_app_t *a, const char *nsp, long ack_id, const char *room,
+                       const char *err)
+{
+    if (ack_id < 0)
+        return;
+    const char *s = err ? err : room;
+    size_t qlen = 0;
+    char *q = s ? quote(s, strlen(s), &qlen) : NULL;
+    buf_t b = BUF_INIT;
+    if (err)
+        buf_appendf(&b, "{\"success\":false,\"error\":%s}", q ? q : "\"internal error\"");
+    else if (room)
+        buf_appendf(&b, "{\"success\":true,\"room\":%s}", q ? q : "null");
+    else
+        buf_append_str(&b, "{\"success\":true}");
+    if (!b.oom)
+        send_ack(a, nsp, ack_id, b.data, b.len, 0);
+    buf_free(&b);
+    free(q);
+}
+
+/* Resends the attachments of a completed binary packet, in order. */
+static void send_attachments(sio_app_t *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const void *p = sio_binasm_attachment(&a->binasm, i, &len);
+        if (p)
+            a->ops.send(a->ops.ud, p, len, 1);
+    }
+}
+
+/* ---------------------------------------------------------------- namespaces */
+
+/* SIO_APP_NSP_* bit of p's namespace, 0 when it does not exist here. */
+static unsigned nsp_bit(const sio_app_t *a, const sio_packet_t *p)
+{
+    if (sio_nsp_is(p, "/"))
+        return SIO_APP_NSP_MAIN;
+    if (sio_nsp_is(p, "/logs"))
+        return SIO_APP_NSP_LOGS;
+    if (a->cfg->conformance && sio_nsp_is(p, "/custom"))
+        return SIO_APP_NSP_CUSTOM;
+    return 0;
+}
+
+static int on_connect(sio_app_t *a, const sio_packet_t *p, unsigned bit, const char *nsp)
+{
+    char buf[SIO_HDR_MAX + 64];
+    if (!bit) {
+        atomic_fetch_add(&a->stats->invalid_nsp, 1);
+        send_text(a, buf, sio_encode_connect_error(buf, sizeof(buf), nsp, "Invalid namespace"));
+        return DG_OK;
+    }
+    if (a->nsps & bit)
+        return fail(a, DG_EPROTO, "CONNECT to a namespace already connected");
+    char sid[EIO_SID_LEN + 1];
+    if (eio_sid_generate(sid) != DG_OK)
+        return fail(a, DG_EIO, "no randomness for a socket id");
+    if (bit == SIO_APP_NSP_LOGS && a->ops.join(a->ops.ud, "logs", NULL) != DG_OK)
+        return fail(a, DG_ENOMEM, "cannot join the logs room");
+    a->nsps |= bit;
+    a->connected_once = 1;
+    atomic_fetch_add(&a->stats->connects, 1);
+    send_text(a, buf, sio_encode_connect(buf, sizeof(buf), nsp, sid));
+    if (a->cfg->conformance) {
+        /* The protocol test suite's server emits ["auth", handshake.auth] on connect. */
+        if (p->data)
+            send_event(a, nsp, "auth", p->data, p->data_len, 0);
+        else
+            send_event(a, nsp, "auth", "{}", 2, 0);
+    }
+    return DG_OK;
+}
+
+static void on_disconnect(sio_app_t *a, unsigned bit)
+{
+    a->nsps &= ~bit;
+    if (bit == SIO_APP_NSP_MAIN) {
+        /* Job and queue rooms belong to "/": leave them all, keep the logs room if "/logs"
+         * is still connected (a log event in between may be missed, never duplicated). */
+        a->ops.leave_all(a->ops.ud);
+        if (a->nsps & SIO_APP_NSP_LOGS)
+            a->ops.join(a->ops.ud, "logs", NULL);
+    } else if (bit == SIO_APP_NSP_LOGS) {
+        a->ops.leave(a->ops.ud, "logs");
+    }
+}
+
+/* ---------------------------------------------------------------- "/" subscriptions */
+
+/* Writes a job id or queue name given as a JSON string or number into out (cap bytes).
+ * Returns NULL or why it is not acceptable. */
+static const char *id_text(const sio_app_t *a, const json_t *v, char *out, size_t cap,
+                           const char *what_missing)
+{
+    size_t n;
+    if (!v)
+        return what_missing;
+    if (json_is_string(v)) {
+        n = json_string_length(v);
+        if (n >= cap || n > (size_t)a->cfg->max_id_len)
+            return "id is longer than max_id_len";
+        memcpy(out, json_string_value(v), n);
+        out[n] = '\0';
+    } else if (json_is_integer(v)) {
+        int len = snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        n = len > 0 ? (size_t)len : 0;
+    } else if (json_is_real(v)) {
+        /* JavaScript's String(n) for the integral values a job id can take. */
+        double d = json_real_value(v);
+        if (!isfinite(d) || d != floor(d) || fabs(d) >= 1e21)
+            return "id must be a string or an integer";
+        int len = snprintf(out, cap, "%.0f", d);
+        n = len > 0 ? (size_t)len : 0;
+    } else {
+        return "id must be a string or a number";
+    }
+    if (n == 0)
+        return "id is empty";
+    if (n > (size_t)a->cfg->max_id_len)
+        return "id is longer than max_id_len";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+            return "id holds control characters";
+    return NULL;
+}
+
+/* subscribe-job / unsubscribe-job / subscribe-queue / unsubscribe-queue. arg is the first
+ * event argument (NULL when none). */
+static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *arg, int queue_room,
+                            int subscribe)
+{
+    const cfg_t *cfg = a->cfg;
+    size_t cap = (size_t)cfg->max_id_len + 1;
+    char *id = malloc(cap), *room = malloc(cap + 8);
+    const char *err = NULL;
+    bk_filter_t f = {0};
+    int qi = -1;
+    if (!id || !room) {
+        err = "out of memory";
+        goto out;
+    }
+    const json_t *idv = arg, *qv = NULL;
+    if (json_is_object(arg)) {
+        idv = json_object_get(arg, queue_room ? "queue" : "jobId");
+        qv = queue_room ? NULL : json_object_get(arg, "queue");
+    }
+    err = id_text(a, idv, id, cap, queue_room ? "queue is required" : "jobId is required");
+    if (err)
+        goto out;
+    if (queue_room) {
+        if (cfg_queue_index(cfg, id) < 0) {
+            err = "unknown queue";
+            goto out;
+        }
+        snprintf(room, cap + 8, "queue:%s", id);
+    } else {
+        if (qv) {
+            if (!json_is_string(qv)) {
+                err = "queue must be a string";
+                goto out;
+            }
+            qi = cfg_queue_index(cfg, json_string_value(qv));
+            if (qi < 0) {
+                err = "unknown queue";
+                goto out;
+            }
+            f.streams = 1u << qi;
+        }
+        snprintf(room, cap + 8, "job:%s", id);
+    }
+    if (subscribe) {
+        int rc = a->ops.join(a->ops.ud, room, &f);
+        if (rc == DG_ELIMIT)
+            err = "too many subscriptions";
+        else if (rc != DG_OK)
+            err = "out of memory";
+    } else {
+        a->ops.leave(a->ops.ud, room); /* leaving a room not joined is not an error */
+    }
+out:
+    atomic_fetch_add(err ? &a->stats->sub_errors : &a->stats->subscribes, 1);
+    ack_result(a, NULL, p->ack_id, err ? NULL : room, err);
+    free(id);
+    free(room);
+}
+
+/* ---------------------------------------------------------------- "/logs" */
+
+static void on_log(sio_app_t *a, const sio_packet_t *p, const json_t *entry)
+{
+    char err[128] = "a log entry object is required", now[32];
+    char *text = entry ? json_dumps(entry, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    dec_event_t ev = {0};
+    int ok = 0;
+    if (text) {
+        log_now_iso(now);
+        ok = dec_log_normalize(text, strlen(text), now, &ev, err, sizeof(err)) == DG_OK;
+    }
+    if (!ok) {
+        atomic_fetch_add(&a->stats->logs_invalid, 1);
+        ack_result(a, "/logs", p->ack_id, NULL, err);
+    } else if (a->ops.publish_log(a->ops.ud, ev.level, ev.ns, ev.json, ev.json_len) != DG_OK) {
+        atomic_fetch_add(&a->stats->logs_rejected, 1);
+        ack_result(a, "/logs", p->ack_id, NULL, "log stream unavailable, entry dropped");
+    } else {
+        atomic_fetch_add(&a->stats->logs_accepted, 1);
+        ack_result(a, "/logs", p->ack_id, NULL, NULL);
+    }
+    dec_event_clear(&ev);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static int name_is(const char *name, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(name, want, len) == 0;
+}
+
+static void on_event(sio_app_t *a, const sio_packet_t *p, unsigned bit, const char *nsp)
+{
+    char nbuf[NAME_MAX_BYTES];
+    const char *name, *args;
+    size_t nlen, alen;
+    if (sio_event_name(p->data, p->data_len, nbuf, sizeof(nbuf), &name, &nlen) != DG_OK ||
+        sio_event_args(p->data, p->data_len, &args, &alen) != DG_OK)
+        return; /* a name longer than any we handle */
+
+    if (a->cfg->conformance && name_is(name, nlen, "message")) {
+        send_event(a, nsp, "message-back", args, alen, p->nattach);
+        send_attachments(a, p->nattach);
+        return;
+    }
+    if (a->cfg->conformance && name_is(name, nlen, "message-with-ack")) {
+        if (p->ack_id >= 0) {
+            send_ack(a, nsp, p->ack_id, args, alen, p->nattach);
+            send_attachments(a, p->nattach);
+        }
+        return;
+    }
+    int sub = 0, queue_room = 0;
+    if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "subscribe-job"))
+        sub = 1;
+    else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "unsubscribe-job"))
+        sub = -1;
+    else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "subscribe-queue"))
+        sub = 1, queue_room = 1;
+    else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "unsubscribe-queue"))
+        sub = -1, queue_room = 1;
+    else if (!(bit == SIO_APP_NSP_LOGS && name_is(name, nlen, "log")))
+        return; /* unknown events are ignored, as Socket.IO does without a listener */
+
+    /* JSON_ALLOW_NUL: "\u0000" in an id is refused as a control character, not as bad JSON */
+    json_t *arr = json_loadb(p->data, p->data_len, JSON_ALLOW_NUL, NULL);
+    const json_t *arg = arr ? json_array_get(arr, 1) : NULL;
+    if (sub)
+        on_subscription(a, p, arg, queue_room, sub > 0);
+    else
+        on_log(a, p, arg);
+    json_decref(arr);
+}
+
+/* ---------------------------------------------------------------- packets */
+
+static int on_packet(sio_app_t *a, const sio_packet_t *p)
+{
+    char nsp[SIO_NSP_MAX + 1];
+    memcpy(nsp, p->nsp, p->nsp_len);
+    nsp[p->nsp_len] = '\0';
+    unsigned bit = nsp_bit(a, p);
+    if (p->type == SIO_CONNECT)
+        return on_connect(a, p, bit, nsp);
+    /* Socket.IO closes a client that sends anything else to a namespace it has not joined,
+     * or a CONNECT_ERROR, which only servers send. */
+    if (!bit || !(a->nsps & bit) || p->type == SIO_CONNECT_ERROR)
+        return fail(a, DG_EPROTO, "packet for a namespace not connected");
+    switch (p->type) {
+    case SIO_DISCONNECT:
+        on_disconnect(a, bit);
+        break;
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+        on_event(a, p, bit, nsp);
+        break;
+    default: /* ACK / BINARY_ACK: this server never asks clients for acks */
+        break;
+    }
+    return DG_OK;
+}
+
+int sio_app_message(sio_app_t *a, const char *data, size_t len, int binary)
+{
+    int rc;
+    a->errstr[0] = '\0';
+    if (binary) {
+        rc = sio_binasm_add(&a->binasm, data, len);
+        if (rc == DG_EAGAIN)
+            return DG_OK;
+        if (rc != DG_OK) {
+            sio_binasm_reset(&a->binasm);
+            return fail(a, rc == DG_ENOMEM ? DG_ENOMEM : DG_EPROTO,
+                        rc == DG_ELIMIT ? "attachments over maxPayload"
+                                        : "binary data outside a binary packet");
+        }
+        rc = on_packet(a, sio_binasm_packet(&a->binasm));
+        sio_binasm_reset(&a->binasm);
+        return rc;
+    }
+    if (sio_binasm_pending(&a->binasm)) {
+        sio_binasm_reset(&a->binasm);
+        return fail(a, DG_EPROTO, "text packet while attachments were awaited");
+    }
+    sio_packet_t p;
+    char why[64];
+    rc = sio_decode(data, len, SIO_ATTACH_DEFAULT, &p, why, sizeof(why));
+    if (rc != DG_OK)
+        return fail(a, rc == DG_ELIMIT ? DG_ELIMIT : DG_EPROTO, why);
+    if (p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) {
+        rc = sio_binasm_start(&a->binasm, data, len, &p);
+        if (rc == DG_EAGAIN)
+            return DG_OK;
+        return fail(a, rc == DG_ENOMEM ? DG_ENOMEM : DG_ELIMIT, "binary packet too large");
+    }
+    return on_packet(a, &p);
+}
