@@ -283,12 +283,14 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
 
 int srv_start(srv_t *s, char *errstr, size_t errlen)
 {
-    char ports[CFG_STR_MAX + 16], threads[16], timeout[16];
+    char ports[CFG_STR_MAX + 16], threads[16], timeout[16], ws_timeout[16];
     snprintf(ports, sizeof(ports), "%s:%d", s->cfg->bind, s->cfg->port);
     int nthreads = s->cfg->http_threads ? s->cfg->http_threads
                                         : s->cfg->max_connections + SPARE_THREADS;
     snprintf(threads, sizeof(threads), "%d", nthreads);
     snprintf(timeout, sizeof(timeout), "%d", s->cfg->write_timeout_ms);
+    snprintf(ws_timeout, sizeof(ws_timeout), "%d",
+             s->cfg->ping_interval_ms + s->cfg->ping_timeout_ms);
     const char *opts[] = {"listening_ports", ports,
                           "num_threads", threads,
                           "request_timeout_ms", timeout,
@@ -299,6 +301,11 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
                           "connection_queue", "64",
                           "listen_backlog", "1024",
                           "max_request_size", "16384",
+                          /* A half-open WebSocket peer would hold its worker forever: CivetWeb
+                           * pings a socket silent this long and drops it after a few misses
+                           * (Engine.IO's own heartbeat ends the session; this frees the thread). */
+                          "enable_websocket_ping_pong", "yes",
+                          "websocket_timeout_ms", ws_timeout,
                           /* CORS is ours: CivetWeb's own preflight answer would ignore the
                            * configured origin list. Static files get "*" only when allowed. */
                           "access_control_allow_methods", "",
