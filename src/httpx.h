@@ -42,6 +42,7 @@ struct srv {
     const char *stream_names[CFG_MAX_QUEUES + 1];
     int nstreams;
     struct sio_http *sio; /* owned by sio_http.c */
+    struct wpool *sse_pool; /* SSE writer threads */
 };
 
 /* Admits one long-lived connection of transport t. Returns 0, or DG_ELIMIT when
@@ -77,6 +78,9 @@ const char *httpx_status_text(int status);
 
 /* Request handlers (return the status code they sent, as CivetWeb expects). */
 int sse_http_handler(struct mg_connection *c, void *srv);
+/* The SSE writer pool: started before mg_start, freed after mg_stop. Thread: main. */
+int sse_http_start(struct srv *s);
+void sse_http_stop(struct srv *s);
 
 /* Socket.IO transport (sio_http.c): registers its handlers on s->ctx after mg_start, and
  * closes every session (before mg_stop). Thread: main. */

@@ -315,8 +315,13 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
     cb.http_error = http_error_cb;
     cb.log_message = log_message_cb;
     s->started = time(NULL);
+    if (sse_http_start(s) != DG_OK) {
+        snprintf(errstr, errlen, "cannot start the SSE writer threads");
+        return DG_ENOMEM;
+    }
     s->ctx = mg_start(&cb, s, opts);
     if (!s->ctx) {
+        sse_http_stop(s);
         snprintf(errstr, errlen, "cannot listen on %s (in use, or not allowed)", ports);
         return DG_EIO;
     }
@@ -327,6 +332,7 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         snprintf(errstr, errlen, "cannot start the Socket.IO transport");
         mg_stop(s->ctx);
         s->ctx = NULL;
+        sse_http_stop(s);
         return DG_ENOMEM;
     }
     log_info("http", "listening on http://%s (threads %d, max_connections %d)", ports, nthreads,
@@ -346,6 +352,7 @@ void srv_stop(srv_t *s)
     pthread_mutex_unlock(&s->wait_lock);
     mg_stop(s->ctx);
     s->ctx = NULL;
+    sse_http_stop(s); /* every SSE handler has returned */
 }
 
 void srv_free(srv_t *s)

@@ -1,7 +1,8 @@
 /* sse_http.c - the Server-Sent-Events transport: /sse/jobs/:id, /sse/queues/:name, /sse/logs.
- * Each stream is served by its own CivetWeb worker thread, which waits on its connection's
- * condition variable and writes whatever the broker queued, batched, so a stalled client
- * blocks nobody else. Resume: the Last-Event-ID cursor is replayed from Redis up to the
+ * A stream's own CivetWeb worker thread answers the request, replays what a resuming client
+ * missed, then only keeps watch (heartbeats, liveness probes, closing); live events are
+ * written by the SSE writer pool, batched per connection, so a fan-out costs no thread
+ * wake-up per client. Resume: the Last-Event-ID cursor is replayed from Redis up to the
  * position the broker reported at join time; live events after it come from the queue. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "outq.h"
 #include "sse.h"
+#include "wpool.h"
 
 #define BATCH_MAX 256           /* messages written per wake-up */
 #define REPLAY_MAX 20000        /* events replayed on one resume, at most */
@@ -21,19 +23,24 @@
 #define REPLAY_TIMEOUT_MS 5000
 #define CURSOR_MAX 1024
 #define PROBE_MS 200            /* heartbeat -> liveness probe delay */
+#define SSE_WRITERS 2           /* writer pool threads (the machine's cores, not its clients) */
 
-enum { CLOSE_NONE, CLOSE_OVERFLOW, CLOSE_STOP };
+enum { CLOSE_NONE, CLOSE_OVERFLOW, CLOSE_STOP, CLOSE_WRITE };
 
 typedef struct sse_conn {
     bk_sub_t sub;
     httpx_waiter_t waiter;
+    wp_item_t wi;
     struct srv *srv;
-    pthread_mutex_t lock; /* guards q, closing, dropped */
-    pthread_cond_t cond;
+    struct mg_connection *conn;
+    pthread_mutex_t lock; /* guards q, closing, dropped, live */
+    pthread_cond_t cond;  /* signals the handler thread: closing */
     oq_t q;
     int closing;
+    int live; /* replay done: the writer pool owns the live stream and the cursor */
     uint64_t dropped;
-    /* handler thread only */
+    _Atomic int64_t last_write_ms;
+    /* the handler thread until live, then the writer pool (one thread at a time) */
     cur_t cursor;
     uint32_t follow;            /* streams this connection follows */
     char room[DEC_JOBID_MAX + 16];
@@ -52,18 +59,20 @@ static void conn_deliver(bk_sub_t *sub, msg_t *m)
          * Last-Event-ID and gets what it missed from Redis. */
         c->closing = CLOSE_OVERFLOW;
         c->dropped += c->q.len + 1;
-    } else if (c->q.len == c->q.max_msgs / 2) {
-        pthread_cond_signal(&c->cond); /* a big batch: start writing before it ends */
+        pthread_cond_signal(&c->cond);
+    } else if (c->live && c->q.len == c->q.max_msgs / 2) {
+        wp_schedule(c->srv->sse_pool, &c->wi); /* a big batch: start writing before it ends */
     }
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Once per publish batch: the handler thread then writes everything queued in one go. */
+/* Once per publish batch: a pool thread then writes everything queued in one go. */
 static void conn_wake_writer(bk_sub_t *sub)
 {
     sse_conn_t *c = (sse_conn_t *)sub;
     pthread_mutex_lock(&c->lock);
-    pthread_cond_signal(&c->cond);
+    if (c->live && !c->closing)
+        wp_schedule(c->srv->sse_pool, &c->wi);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -109,6 +118,51 @@ static int write_all(struct mg_connection *conn, buf_t *out)
         return DG_EIO;
     buf_reset(out);
     return DG_OK;
+}
+
+/* Once live, the pool and the handler thread both write: CivetWeb's connection lock keeps
+ * their writes whole. */
+static int write_locked(sse_conn_t *c, buf_t *out)
+{
+    mg_lock_connection(c->conn);
+    int rc = write_all(c->conn, out);
+    mg_unlock_connection(c->conn);
+    if (rc == DG_OK)
+        atomic_store(&c->last_write_ms, now_ms());
+    return rc;
+}
+
+/* Writer pool: writes up to BATCH_MAX queued events in one write. Thread: a pool thread. */
+static void conn_flush(wp_item_t *it, buf_t *out, void *ud)
+{
+    sse_conn_t *c = (sse_conn_t *)((char *)it - offsetof(sse_conn_t, wi));
+    msg_t *batch[BATCH_MAX];
+    int n = 0, more;
+    (void)ud;
+    pthread_mutex_lock(&c->lock);
+    if (!c->live || c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    while (n < BATCH_MAX && (batch[n] = oq_pop(&c->q)))
+        n++;
+    more = c->q.len > 0;
+    pthread_mutex_unlock(&c->lock);
+    for (int i = 0; i < n; i++) {
+        append_msg(c, out, batch[i]);
+        msg_unref(batch[i]);
+    }
+    if (write_locked(c, out) != DG_OK) {
+        atomic_fetch_add(&c->srv->write_failed, 1);
+        pthread_mutex_lock(&c->lock);
+        if (!c->closing)
+            c->closing = CLOSE_WRITE;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    if (more)
+        wp_schedule(c->srv->sse_pool, &c->wi);
 }
 
 /* ---------------------------------------------------------------- replay */
@@ -370,21 +424,32 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
             goto out;
     }
 
-    /* A peer that went away is seen only when a write fails, and the first write after it
-     * left still succeeds (it draws the RST): so each heartbeat is followed by a one-byte
-     * probe PROBE_MS later, and a dead client is released within heartbeat_ms + PROBE_MS. */
-    int64_t last_write = now_ms(), probe_at = -1;
-    msg_t *batch[BATCH_MAX];
+    /* From here the writer pool writes live events (and owns the cursor); this thread only
+     * watches. A peer that went away is seen only when a write fails, and the first write
+     * after it left still succeeds (it draws the RST): so each heartbeat is followed by a
+     * one-byte probe PROBE_MS later, and a dead client is released within
+     * heartbeat_ms + PROBE_MS of its last write. */
+    atomic_store(&c->last_write_ms, now_ms());
+    pthread_mutex_lock(&c->lock);
+    c->live = 1;
+    if (c->q.len)
+        wp_schedule(s->sse_pool, &c->wi);
+    pthread_mutex_unlock(&c->lock);
+    int64_t probe_at = -1, last = atomic_load(&c->last_write_ms);
     for (;;) {
-        int n = 0, closing;
         pthread_mutex_lock(&c->lock);
-        while (!c->closing && c->q.len == 0) {
-            int64_t due = probe_at >= 0 ? probe_at : last_write + s->cfg->heartbeat_ms;
-            if (now_ms() >= due)
+        while (!c->closing) {
+            int64_t lw = atomic_load(&c->last_write_ms);
+            if (lw != last) { /* the pool wrote: that was a probe too */
+                last = lw;
+                probe_at = -1;
+            }
+            int64_t due = probe_at >= 0 ? probe_at : last + s->cfg->heartbeat_ms;
+            int64_t wait = due - now_ms();
+            if (wait <= 0)
                 break;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t wait = due - now_ms();
             ts.tv_sec += wait / 1000;
             ts.tv_nsec += (wait % 1000) * 1000000;
             if (ts.tv_nsec >= 1000000000) {
@@ -393,43 +458,28 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
             }
             pthread_cond_timedwait(&c->cond, &c->lock, &ts);
         }
-        closing = c->closing;
-        while (!closing && n < BATCH_MAX && (batch[n] = oq_pop(&c->q)))
-            n++;
-        if (!n)
+        int closing = c->closing;
+        if (!closing && c->q.len == 0)
             oq_shrink(&c->q);
         pthread_mutex_unlock(&c->lock);
         if (closing)
             break;
-        for (int i = 0; i < n; i++) {
-            append_msg(c, &out, batch[i]);
-            msg_unref(batch[i]);
-        }
-        int heartbeat = 0;
-        if (!out.len && probe_at >= 0 && now_ms() >= probe_at) {
-            buf_append(&out, "\n", 1); /* an empty line: ignored by every SSE parser */
-            probe_at = -1;
-        } else if (!out.len && now_ms() >= last_write + s->cfg->heartbeat_ms) {
+        int heartbeat = probe_at < 0;
+        if (heartbeat)
             sse_append_comment(&out, "heartbeat");
-            heartbeat = 1;
-        }
-        if (!out.len)
-            continue;
-        if (!heartbeat)
-            probe_at = -1; /* any write is a probe too */
-        if (write_all(conn, &out) != DG_OK) {
+        else
+            buf_append(&out, "\n", 1); /* an empty line: ignored by every SSE parser */
+        if (write_locked(c, &out) != DG_OK) {
             atomic_fetch_add(&s->write_failed, 1);
             log_debug("sse", "client gone or write timed out (%s)", c->room);
             break;
         }
-        last_write = now_ms();
-        if (heartbeat)
-            probe_at = last_write + PROBE_MS;
-        if (out.cap > 65536)
-            buf_free(&out);
+        last = atomic_load(&c->last_write_ms);
+        probe_at = heartbeat ? last + PROBE_MS : -1;
     }
 out:
-    bk_leave_all(s->bk, &c->sub);
+    bk_leave_all(s->bk, &c->sub); /* no more deliver() or wake() */
+    wp_cancel(s->sse_pool, &c->wi); /* and no pool thread inside conn_flush() */
     pthread_mutex_lock(&c->lock);
     if (c->closing == CLOSE_OVERFLOW) {
         atomic_fetch_add(&s->slow_closed, 1);
@@ -472,6 +522,7 @@ int sse_http_handler(struct mg_connection *conn, void *ud)
     c->sub.deliver = conn_deliver;
     c->sub.wake = conn_wake_writer;
     c->sub.owner = c;
+    c->conn = conn;
     c->waiter.wake = conn_wake;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
@@ -485,4 +536,16 @@ int sse_http_handler(struct mg_connection *conn, void *ud)
     free(c);
     httpx_release(s, HX_SSE);
     return 200;
+}
+
+int sse_http_start(struct srv *s)
+{
+    s->sse_pool = wp_new(SSE_WRITERS, conn_flush, NULL);
+    return s->sse_pool ? DG_OK : DG_ENOMEM;
+}
+
+void sse_http_stop(struct srv *s)
+{
+    wp_free(s->sse_pool);
+    s->sse_pool = NULL;
 }

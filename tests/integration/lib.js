@@ -171,8 +171,37 @@ class SseClient extends EventEmitter {
   close() { this.req.destroy(); this.closed = true; }
 }
 
+const QUEUES = ['http', 'sparql', 'techstack', 'analyzer'];
+
+// The job the integration tests run: progress 50 and 100, then fail when data.fail, else return
+// data.ret or {ok, n, text} (text with the quote, newline and non-ASCII the wire capture has).
+async function jobProcessor(job) {
+  await job.updateProgress(50);
+  await job.updateProgress(job.data.objProgress ? { step: 2, of: 2 } : 100);
+  if (job.data.fail) throw new Error(`boom: "bad" thing\nfor ${job.id}`);
+  return job.data.ret !== undefined ? job.data.ret : { ok: true, n: job.data.n, text: 'héllo "quoted"\nline2' };
+}
+
+// A real BullMQ producer and worker per queue on redis; resolves once the workers are ready.
+async function startBull(redis, processor = jobProcessor) {
+  const { Queue, Worker } = require('bullmq');
+  const connection = { host: '127.0.0.1', port: redis.port };
+  const queues = {}, workers = {};
+  for (const q of QUEUES) {
+    queues[q] = new Queue(q, { connection });
+    workers[q] = new Worker(q, processor, { connection, concurrency: 4 });
+  }
+  await Promise.all(Object.values(workers).map((w) => w.waitUntilReady()));
+  const close = async () => {
+    await Promise.all(Object.values(workers).map((w) => w.close()));
+    await Promise.all(Object.values(queues).map((q) => q.close()));
+  };
+  return { queues, workers, close };
+}
+
 function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, redisClient };
+module.exports = { ROOT, BIN, QUEUES, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
+  redisClient, jobProcessor, startBull };

@@ -5,24 +5,13 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Queue, Worker } = require('bullmq');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor } = require('./lib');
+const { QUEUES, startRedis, startGateway, startBull, stop, get, SseClient, redisClient, waitFor } = require('./lib');
 
-const QUEUES = ['http', 'sparql', 'techstack', 'analyzer'];
 const ORIGIN = 'http://allowed.example';
-let redis, gw, tight, slow, rc, queues = {}, workers = {};
+let redis, gw, tight, slow, rc, bull, queues;
 const sockets = [];
-
-function conn() { return { host: '127.0.0.1', port: redis.port }; }
-
-async function processor(job) {
-  await job.updateProgress(50);
-  await job.updateProgress(100);
-  if (job.data.fail) throw new Error(`boom: "bad" thing\nfor ${job.id}`);
-  return job.data.ret !== undefined ? job.data.ret : { ok: true, n: job.data.n, text: 'héllo "quoted"\nline2' };
-}
 
 test.before(async () => {
   redis = await startRedis();
@@ -33,17 +22,13 @@ test.before(async () => {
   // Tiny outbound queues: a client that does not read is closed as a slow consumer.
   slow = await startGateway(redis.url, { env: { DUALGATE_QUEUE_MAX_BYTES: '300' } });
   rc = redisClient(redis.url);
-  for (const q of QUEUES) {
-    queues[q] = new Queue(q, { connection: conn() });
-    workers[q] = new Worker(q, processor, { connection: conn(), concurrency: 4 });
-  }
-  await Promise.all(Object.values(workers).map((w) => w.waitUntilReady()));
+  bull = await startBull(redis);
+  queues = bull.queues;
 });
 
 test.after(async () => {
   for (const s of sockets) s.close();
-  await Promise.all(Object.values(workers).map((w) => w.close()));
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+  await bull.close();
   if (rc) rc.disconnect();
   const codes = [];
   for (const g of [gw, tight, slow]) if (g) codes.push((await stop(g)).code);

@@ -2,36 +2,20 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Queue, Worker } = require('bullmq');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, freePort } = require('./lib');
+const { QUEUES, startRedis, startGateway, startBull, stop, get, SseClient, redisClient, waitFor } = require('./lib');
 
-const QUEUES = ['http', 'sparql', 'techstack', 'analyzer'];
-let redis, gw, rc, queues = {}, workers = {};
-
-function conn() { return { host: '127.0.0.1', port: redis.port }; }
-
-// Worker: progress 50 and 100, then fail when data.fail, else return {ok, n, text}.
-async function processor(job) {
-  await job.updateProgress(50);
-  await job.updateProgress(job.data.objProgress ? { step: 2, of: 2 } : 100);
-  if (job.data.fail) throw new Error(`boom: "bad" thing\nfor ${job.id}`);
-  return job.data.ret !== undefined ? job.data.ret : { ok: true, n: job.data.n, text: 'héllo "quoted"\nline2' };
-}
+let redis, gw, rc, bull, queues;
 
 test.before(async () => {
   redis = await startRedis();
   gw = await startGateway(redis.url, { env: { DUALGATE_HEARTBEAT_MS: '500' } });
   rc = redisClient(redis.url);
-  for (const q of QUEUES) {
-    queues[q] = new Queue(q, { connection: conn() });
-    workers[q] = new Worker(q, processor, { connection: conn(), concurrency: 4 });
-  }
-  await Promise.all(Object.values(workers).map((w) => w.waitUntilReady()));
+  bull = await startBull(redis);
+  queues = bull.queues;
 });
 
 test.after(async () => {
-  await Promise.all(Object.values(workers).map((w) => w.close()));
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+  await bull.close();
   rc.disconnect();
   const r = await stop(gw);
   assert.equal(r.code, 0, 'dualgate exits 0 on SIGTERM');
