@@ -35,6 +35,7 @@ struct srv {
     atomic_ullong refused;      /* 503: over max_connections */
     atomic_ullong slow_closed;  /* closed: outbound queue over its limit */
     atomic_ullong write_failed; /* closed: write failed or timed out */
+    atomic_ullong slow_lane;    /* SSE streams moved off the writer pool after a blocked write */
     atomic_ullong dropped_msgs; /* messages dropped with those connections */
     atomic_ullong bad_requests; /* 4xx answers */
     pthread_mutex_t wait_lock;  /* guards waiters */

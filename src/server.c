@@ -165,7 +165,7 @@ static json_t *health_json(struct srv *s)
                                "reconnects", (json_int_t)st->reconnects));
     }
     return json_pack(
-        "{s:s,s:s,s:I,s:{s:b,s:b,s:I,s:I,s:o},s:{s:i,s:i,s:i,s:i,s:i,s:I},"
+        "{s:s,s:s,s:I,s:{s:b,s:b,s:I,s:I,s:o},s:{s:i,s:i,s:i,s:i,s:i,s:I,s:I},"
         "s:{s:I,s:I,s:I,s:I},s:{s:i,s:i,s:I,s:I}}",
         "status", rh.connected ? "ok" : "degraded", "version", DG_VERSION, "uptime_s",
         (json_int_t)(time(NULL) - s->started), "redis", "connected", rh.connected, "ready",
@@ -173,7 +173,8 @@ static json_t *health_json(struct srv *s)
         (json_int_t)rh.logs_dropped, "streams", streams, "connections", "sse",
         atomic_load(&s->active[HX_SSE]), "websocket", atomic_load(&s->active[HX_WEBSOCKET]),
         "polling", atomic_load(&s->active[HX_POLLING]), "total", atomic_load(&s->active_total),
-        "max", s->cfg->max_connections, "refused", (json_int_t)atomic_load(&s->refused), "closed",
+        "max", s->cfg->max_connections, "refused", (json_int_t)atomic_load(&s->refused),
+        "sse_slow_lane", (json_int_t)atomic_load(&s->slow_lane), "closed",
         "slow_consumer", (json_int_t)atomic_load(&s->slow_closed), "write_failed",
         (json_int_t)atomic_load(&s->write_failed), "dropped_messages",
         (json_int_t)atomic_load(&s->dropped_msgs), "bad_requests",

@@ -5,6 +5,7 @@
  * wake-up per client. Resume: the Last-Event-ID cursor is replayed from Redis up to the
  * position the broker reported at join time; live events after it come from the queue. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +24,9 @@
 #define REPLAY_TIMEOUT_MS 5000
 #define CURSOR_MAX 1024
 #define PROBE_MS 200            /* heartbeat -> liveness probe delay */
-#define SSE_WRITERS 2           /* writer pool threads (the machine's cores, not its clients) */
+#define SSE_WRITERS 4           /* writer pool threads: a few, so one blocked write stalls none */
+#define POOL_BATCH_BYTES 65536  /* a pool write stays small, so blocking on it stays short */
+#define SLOW_WRITE_MS 20        /* a pool write this long moves the stream to its own thread */
 
 enum { CLOSE_NONE, CLOSE_OVERFLOW, CLOSE_STOP, CLOSE_WRITE };
 
@@ -33,14 +36,16 @@ typedef struct sse_conn {
     wp_item_t wi;
     struct srv *srv;
     struct mg_connection *conn;
-    pthread_mutex_t lock; /* guards q, closing, dropped, live */
+    pthread_mutex_t lock; /* guards q, closing, dropped, live, slow */
     pthread_cond_t cond;  /* signals the handler thread: closing */
     oq_t q;
     int closing;
     int live; /* replay done: the writer pool owns the live stream and the cursor */
+    int slow; /* a pool write blocked: from now on the stream's own thread writes it */
     uint64_t dropped;
     _Atomic int64_t last_write_ms;
-    /* the handler thread until live, then the writer pool (one thread at a time) */
+    /* the handler thread until live, then the writer pool (one thread at a time), then the
+     * handler thread again once slow (the hand-over happens under lock) */
     cur_t cursor;
     uint32_t follow;            /* streams this connection follows */
     char room[DEC_JOBID_MAX + 16];
@@ -61,7 +66,11 @@ static void conn_deliver(bk_sub_t *sub, msg_t *m)
         c->dropped += c->q.len + 1;
         pthread_cond_signal(&c->cond);
     } else if (c->live && c->q.len == c->q.max_msgs / 2) {
-        wp_schedule(c->srv->sse_pool, &c->wi); /* a big batch: start writing before it ends */
+        /* a big batch: start writing before it ends */
+        if (c->slow)
+            pthread_cond_signal(&c->cond);
+        else
+            wp_schedule(c->srv->sse_pool, &c->wi);
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -71,8 +80,12 @@ static void conn_wake_writer(bk_sub_t *sub)
 {
     sse_conn_t *c = (sse_conn_t *)sub;
     pthread_mutex_lock(&c->lock);
-    if (c->live && !c->closing)
-        wp_schedule(c->srv->sse_pool, &c->wi);
+    if (c->live && !c->closing) {
+        if (c->slow)
+            pthread_cond_signal(&c->cond);
+        else
+            wp_schedule(c->srv->sse_pool, &c->wi);
+    }
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -132,33 +145,62 @@ static int write_locked(sse_conn_t *c, buf_t *out)
     return rc;
 }
 
-/* Writer pool: writes up to BATCH_MAX queued events in one write. Thread: a pool thread. */
-static void conn_flush(wp_item_t *it, buf_t *out, void *ud)
+/* Takes up to BATCH_MAX queued events (about max_bytes) for one write. Lock held. */
+static int take_batch(sse_conn_t *c, msg_t **batch, size_t max_bytes, int *more)
 {
-    sse_conn_t *c = (sse_conn_t *)((char *)it - offsetof(sse_conn_t, wi));
-    msg_t *batch[BATCH_MAX];
-    int n = 0, more;
-    (void)ud;
-    pthread_mutex_lock(&c->lock);
-    if (!c->live || c->closing) {
-        pthread_mutex_unlock(&c->lock);
-        return;
-    }
-    while (n < BATCH_MAX && (batch[n] = oq_pop(&c->q)))
-        n++;
-    more = c->q.len > 0;
-    pthread_mutex_unlock(&c->lock);
+    int n = 0;
+    size_t bytes = 0;
+    while (n < BATCH_MAX && bytes < max_bytes && (batch[n] = oq_pop(&c->q)))
+        bytes += batch[n++]->sse_len;
+    *more = c->q.len > 0;
+    return n;
+}
+
+/* Formats and writes a batch; 0, or DG_EIO after marking the stream closed. */
+static int write_batch(sse_conn_t *c, buf_t *out, msg_t **batch, int n)
+{
     for (int i = 0; i < n; i++) {
         append_msg(c, out, batch[i]);
         msg_unref(batch[i]);
     }
-    if (write_locked(c, out) != DG_OK) {
-        atomic_fetch_add(&c->srv->write_failed, 1);
+    if (write_locked(c, out) == DG_OK)
+        return DG_OK;
+    atomic_fetch_add(&c->srv->write_failed, 1);
+    pthread_mutex_lock(&c->lock);
+    if (!c->closing)
+        c->closing = CLOSE_WRITE;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return DG_EIO;
+}
+
+/* Writer pool: one small batch per turn. A write that had to wait for the client (its kernel
+ * buffers were full) hands the stream to its own thread, so a slow client costs the pool at
+ * most one bounded wait and never again. Thread: a pool thread. */
+static void conn_flush(wp_item_t *it, buf_t *out, void *ud)
+{
+    sse_conn_t *c = (sse_conn_t *)((char *)it - offsetof(sse_conn_t, wi));
+    msg_t *batch[BATCH_MAX];
+    int n, more;
+    (void)ud;
+    pthread_mutex_lock(&c->lock);
+    if (!c->live || c->slow || c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    n = take_batch(c, batch, POOL_BATCH_BYTES, &more);
+    pthread_mutex_unlock(&c->lock);
+    int64_t t0 = now_ms();
+    if (write_batch(c, out, batch, n) != DG_OK)
+        return;
+    if (now_ms() - t0 >= SLOW_WRITE_MS) {
         pthread_mutex_lock(&c->lock);
-        if (!c->closing)
-            c->closing = CLOSE_WRITE;
+        c->slow = 1;
         pthread_cond_signal(&c->cond);
         pthread_mutex_unlock(&c->lock);
+        atomic_fetch_add(&c->srv->slow_lane, 1);
+        log_debug("sse", "a write to a client of %s waited %lld ms: its own thread writes it now",
+                  c->room, (long long)(now_ms() - t0));
         return;
     }
     if (more)
@@ -438,7 +480,7 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
     int64_t probe_at = -1, last = atomic_load(&c->last_write_ms);
     for (;;) {
         pthread_mutex_lock(&c->lock);
-        while (!c->closing) {
+        while (!c->closing && !(c->slow && c->q.len)) {
             int64_t lw = atomic_load(&c->last_write_ms);
             if (lw != last) { /* the pool wrote: that was a probe too */
                 last = lw;
@@ -458,7 +500,17 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
             }
             pthread_cond_timedwait(&c->cond, &c->lock, &ts);
         }
-        int closing = c->closing;
+        int closing = c->closing, more;
+        if (!closing && c->slow && c->q.len) { /* slow lane: this thread writes */
+            msg_t *batch[BATCH_MAX];
+            int n = take_batch(c, batch, SIZE_MAX, &more);
+            pthread_mutex_unlock(&c->lock);
+            if (write_batch(c, &out, batch, n) != DG_OK)
+                break;
+            if (out.cap > 65536)
+                buf_free(&out);
+            continue;
+        }
         if (!closing && c->q.len == 0)
             oq_shrink(&c->q);
         pthread_mutex_unlock(&c->lock);
