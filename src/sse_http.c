@@ -37,7 +37,7 @@ typedef struct sse_conn {
     struct srv *srv;
     struct mg_connection *conn;
     pthread_mutex_t lock; /* guards q, closing, dropped, live, slow */
-    pthread_cond_t cond;  /* signals the handler thread: closing */
+    pthread_cond_t cond;  /* signals the handler thread: closing, or queued work once slow */
     oq_t q;
     int closing;
     int live; /* replay done: the writer pool owns the live stream and the cursor */
@@ -53,6 +53,15 @@ typedef struct sse_conn {
     bk_filter_t filter;
 } sse_conn_t;
 
+/* Wakes whoever writes c's live events: the pool, or its own thread once slow. Lock held. */
+static void kick_writer_locked(sse_conn_t *c)
+{
+    if (c->slow)
+        pthread_cond_signal(&c->cond);
+    else
+        wp_schedule(c->srv->sse_pool, &c->wi);
+}
+
 static void conn_deliver(bk_sub_t *sub, msg_t *m)
 {
     sse_conn_t *c = (sse_conn_t *)sub;
@@ -66,11 +75,7 @@ static void conn_deliver(bk_sub_t *sub, msg_t *m)
         c->dropped += c->q.len + 1;
         pthread_cond_signal(&c->cond);
     } else if (c->live && c->q.len == c->q.max_msgs / 2) {
-        /* a big batch: start writing before it ends */
-        if (c->slow)
-            pthread_cond_signal(&c->cond);
-        else
-            wp_schedule(c->srv->sse_pool, &c->wi);
+        kick_writer_locked(c); /* a big batch: start writing before it ends */
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -80,12 +85,8 @@ static void conn_wake_writer(bk_sub_t *sub)
 {
     sse_conn_t *c = (sse_conn_t *)sub;
     pthread_mutex_lock(&c->lock);
-    if (c->live && !c->closing) {
-        if (c->slow)
-            pthread_cond_signal(&c->cond);
-        else
-            wp_schedule(c->srv->sse_pool, &c->wi);
-    }
+    if (c->live && !c->closing)
+        kick_writer_locked(c);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -475,7 +476,7 @@ static void serve(sse_conn_t *c, struct mg_connection *conn)
     pthread_mutex_lock(&c->lock);
     c->live = 1;
     if (c->q.len)
-        wp_schedule(s->sse_pool, &c->wi);
+        kick_writer_locked(c);
     pthread_mutex_unlock(&c->lock);
     int64_t probe_at = -1, last = atomic_load(&c->last_write_ms);
     for (;;) {
