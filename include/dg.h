@@ -4,6 +4,8 @@
 #ifndef DG_H
 #define DG_H
 
+#include <stddef.h>
+
 #define DG_VERSION "0.1.0"
 
 #define DG_ERR_MAP(X)                                              \
@@ -27,5 +29,7 @@ enum {
 const char *dg_strerror(int code);
 
 #define DG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type that embeds member at ptr (intrusive lists, hash nodes, loop items). */
+#define DG_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #endif

@@ -1,6 +1,10 @@
-/* outq.h - a connection's bounded outbound queue of shared msgs.
+/* outq.h - a connection's bounded outbound queue of shared msgs, with the two output limits of
+ * Redis's client-output-buffer-limit: a hard limit (max_msgs / max_bytes: a push over it fails,
+ * the owner closes the connection at once) and a soft limit (more than soft_bytes queued for
+ * longer than soft_ms: oq_soft_check says when that is the case).
  * Not thread-safe: the owning connection's lock guards it. The ring is allocated on first use
- * (8 slots), doubles under backlog up to max_msgs and shrinks back via oq_shrink(); bytes counts the queued payload. */
+ * (8 slots), doubles under backlog up to max_msgs and shrinks back via oq_shrink(); bytes counts
+ * the queued payload. */
 #ifndef OUTQ_H
 #define OUTQ_H
 
@@ -22,9 +26,23 @@ typedef struct oq {
     size_t bytes;      /* read-only: queued payload bytes */
     uint32_t max_msgs; /* public: hard limit on messages */
     size_t max_bytes;  /* public: hard limit on bytes */
+    size_t soft_bytes; /* public: soft limit on bytes, 0 = none */
+    int64_t soft_ms;   /* public: how long the soft limit may be exceeded */
+    int64_t soft_since; /* private: when bytes went over soft_bytes, 0 when under */
 } oq_t;
 
+/* An empty queue with hard limits and no soft limit. */
 void oq_init(oq_t *q, uint32_t max_msgs, size_t max_bytes);
+/* Sets the soft limit: more than bytes queued for ms milliseconds. */
+void oq_set_soft(oq_t *q, size_t bytes, int64_t ms);
+
+enum { OQ_UNDER = 0, OQ_SOFT_OVER = 1, OQ_SOFT_EXPIRED = 2 };
+/* Checks the soft limit against q->bytes + extra (bytes the owner holds elsewhere, e.g. unsent
+ * bytes of its socket) at time now (ms, any one clock): OQ_UNDER, OQ_SOFT_OVER (over, and since
+ * less than soft_ms: see oq_soft_deadline) or OQ_SOFT_EXPIRED (close the connection). */
+int oq_soft_check(oq_t *q, size_t extra, int64_t now);
+/* When the soft limit expires if nothing drains, or -1 while under it. */
+int64_t oq_soft_deadline(const oq_t *q);
 /* Queues m (taking a reference) accounting size bytes. Returns 0, DG_ELIMIT when a limit
  * would be exceeded (m not queued) or DG_ENOMEM. */
 int oq_push(oq_t *q, msg_t *m, size_t size);

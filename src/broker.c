@@ -1,5 +1,5 @@
 /* broker.c - rooms and memberships behind one mutex; publish hands a shared msg to each
- * matching subscriber once. Rooms live in a chained hash table and are freed when their last
+ * matching subscriber once. Rooms live in the hash table (htab.h) and are freed when their last
  * member leaves. Memberships are intrusive: each node sits in its room's list and in its
  * subscriber's list, so leave and disconnect cost O(rooms of the subscriber). */
 #include "broker.h"
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dg.h"
+#include "htab.h"
 
 typedef struct bk_room bk_room_t;
 
@@ -21,8 +22,7 @@ struct bk_member {
 };
 
 struct bk_room {
-    bk_room_t *bucket_next;
-    uint32_t hash;
+    ht_node_t node; /* in bk->rooms, keyed by name */
     int nmembers;
     bk_member_t *members;
     char name[]; /* NUL-terminated */
@@ -30,9 +30,7 @@ struct bk_room {
 
 struct bk {
     pthread_mutex_t lock;
-    bk_room_t **buckets;
-    uint32_t nbuckets; /* power of two */
-    int nrooms;
+    ht_t rooms;
     int nmembers;
     uint64_t serial; /* publish counter, dedupes a subscriber reached through several rooms */
     uint64_t published;
@@ -41,22 +39,12 @@ struct bk {
     cur_id_t pos[CUR_MAX_STREAMS];
 };
 
-static uint32_t hash_str(const char *s)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 bk_t *bk_new(void)
 {
     bk_t *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
-    b->nbuckets = 1024;
-    b->buckets = calloc(b->nbuckets, sizeof(*b->buckets));
-    if (!b->buckets) {
+    if (ht_init(&b->rooms, 1024) != DG_OK) {
         free(b);
         return NULL;
     }
@@ -68,62 +56,31 @@ void bk_free(bk_t *b)
 {
     if (!b)
         return;
-    for (uint32_t i = 0; i < b->nbuckets; i++) {
-        bk_room_t *r = b->buckets[i];
-        while (r) {
-            bk_room_t *next = r->bucket_next;
-            bk_member_t *m = r->members;
-            while (m) {
-                bk_member_t *mn = m->next;
-                free(m);
-                m = mn;
-            }
-            free(r);
-            r = next;
+    for (ht_node_t *n; (n = ht_any(&b->rooms));) {
+        bk_room_t *r = DG_CONTAINER_OF(n, bk_room_t, node);
+        ht_remove(&b->rooms, n);
+        for (bk_member_t *m = r->members, *mn; m; m = mn) {
+            mn = m->next;
+            free(m);
         }
+        free(r);
     }
-    free(b->buckets);
+    ht_free(&b->rooms);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
-static bk_room_t *room_find(bk_t *b, const char *name, uint32_t h)
+static bk_room_t *room_find(bk_t *b, const char *name)
 {
-    for (bk_room_t *r = b->buckets[h & (b->nbuckets - 1)]; r; r = r->bucket_next)
-        if (r->hash == h && strcmp(r->name, name) == 0)
-            return r;
-    return NULL;
-}
-
-static void rehash(bk_t *b)
-{
-    uint32_t n = b->nbuckets * 2;
-    bk_room_t **nb = calloc(n, sizeof(*nb));
-    if (!nb)
-        return; /* keep the old table: slower, still correct */
-    for (uint32_t i = 0; i < b->nbuckets; i++) {
-        bk_room_t *r = b->buckets[i];
-        while (r) {
-            bk_room_t *next = r->bucket_next;
-            r->bucket_next = nb[r->hash & (n - 1)];
-            nb[r->hash & (n - 1)] = r;
-            r = next;
-        }
-    }
-    free(b->buckets);
-    b->buckets = nb;
-    b->nbuckets = n;
+    ht_node_t *n = ht_find(&b->rooms, name);
+    return n ? DG_CONTAINER_OF(n, bk_room_t, node) : NULL;
 }
 
 static void room_unlink_if_empty(bk_t *b, bk_room_t *r)
 {
     if (r->nmembers)
         return;
-    bk_room_t **pp = &b->buckets[r->hash & (b->nbuckets - 1)];
-    while (*pp != r)
-        pp = &(*pp)->bucket_next;
-    *pp = r->bucket_next;
-    b->nrooms--;
+    ht_remove(&b->rooms, &r->node);
     free(r);
 }
 
@@ -146,10 +103,9 @@ static void member_unlink(bk_t *b, bk_member_t *m)
 int bk_join(bk_t *b, bk_sub_t *s, const char *room, const bk_filter_t *f, cur_t *pos)
 {
     static const bk_filter_t all;
-    uint32_t h = hash_str(room);
     int rc = DG_OK;
     pthread_mutex_lock(&b->lock);
-    bk_room_t *r = room_find(b, room, h);
+    bk_room_t *r = room_find(b, room);
     bk_member_t *m = NULL;
     if (r)
         for (m = s->members; m && m->room != r; m = m->sub_next)
@@ -170,12 +126,7 @@ int bk_join(bk_t *b, bk_sub_t *s, const char *room, const bk_filter_t *f, cur_t 
             goto out;
         }
         memcpy(r->name, room, len + 1);
-        r->hash = h;
-        if ((uint32_t)b->nrooms >= b->nbuckets)
-            rehash(b);
-        r->bucket_next = b->buckets[h & (b->nbuckets - 1)];
-        b->buckets[h & (b->nbuckets - 1)] = r;
-        b->nrooms++;
+        ht_insert(&b->rooms, &r->node, r->name);
     }
     m = calloc(1, sizeof(*m));
     if (!m) {
@@ -285,7 +236,7 @@ static int publish_one(bk_t *b, msg_t *m, const char *const *rooms, int nrooms, 
     int n = 0;
     uint64_t serial = ++b->serial;
     for (int i = 0; i < nrooms; i++) {
-        bk_room_t *r = room_find(b, rooms[i], hash_str(rooms[i]));
+        bk_room_t *r = room_find(b, rooms[i]);
         if (!r)
             continue;
         for (bk_member_t *mb = r->members; mb; mb = mb->next) {
@@ -347,7 +298,7 @@ void bk_get_stats(bk_t *b, bk_stats_t *out)
     pthread_mutex_lock(&b->lock);
     out->published = b->published;
     out->deliveries = b->deliveries;
-    out->rooms = b->nrooms;
+    out->rooms = (int)b->rooms.n;
     out->members = b->nmembers;
     pthread_mutex_unlock(&b->lock);
 }

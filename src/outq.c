@@ -1,4 +1,5 @@
-/* outq.c - bounded ring of shared msg references; grows by doubling up to max_msgs. */
+/* outq.c - bounded ring of shared msg references; grows by doubling up to max_msgs; hard and
+ * soft output limits. */
 #include "outq.h"
 
 #include <stdlib.h>
@@ -8,6 +9,29 @@
 void oq_init(oq_t *q, uint32_t max_msgs, size_t max_bytes)
 {
     *q = (oq_t){.max_msgs = max_msgs, .max_bytes = max_bytes};
+}
+
+void oq_set_soft(oq_t *q, size_t bytes, int64_t ms)
+{
+    q->soft_bytes = bytes;
+    q->soft_ms = ms;
+    q->soft_since = 0;
+}
+
+int oq_soft_check(oq_t *q, size_t extra, int64_t now)
+{
+    if (!q->soft_bytes || q->bytes + extra <= q->soft_bytes) {
+        q->soft_since = 0;
+        return OQ_UNDER;
+    }
+    if (!q->soft_since)
+        q->soft_since = now ? now : 1;
+    return now - q->soft_since >= q->soft_ms ? OQ_SOFT_EXPIRED : OQ_SOFT_OVER;
+}
+
+int64_t oq_soft_deadline(const oq_t *q)
+{
+    return q->soft_since ? q->soft_since + q->soft_ms : -1;
 }
 
 static int grow(oq_t *q)

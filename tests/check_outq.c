@@ -52,11 +52,39 @@ START_TEST(order_and_limits)
 }
 END_TEST
 
+START_TEST(soft_limit_over_for_too_long)
+{
+    oq_t q;
+    oq_init(&q, 100, 100000);
+    oq_set_soft(&q, 500, 1000);
+    msg_t *m = mk(1);
+    ck_assert_int_eq(oq_soft_check(&q, 0, 10), OQ_UNDER);
+    ck_assert_int_eq(oq_soft_deadline(&q), -1);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(oq_push(&q, m, 100), 0); /* 600 > 500 */
+    ck_assert_int_eq(oq_soft_check(&q, 0, 100), OQ_SOFT_OVER);
+    ck_assert_int_eq(oq_soft_deadline(&q), 1100);
+    ck_assert_int_eq(oq_soft_check(&q, 0, 1099), OQ_SOFT_OVER);
+    ck_assert_int_eq(oq_soft_check(&q, 0, 1100), OQ_SOFT_EXPIRED);
+    /* draining below the limit resets the clock */
+    msg_unref(oq_pop(&q));
+    msg_unref(oq_pop(&q));
+    ck_assert_int_eq(oq_soft_check(&q, 0, 1200), OQ_UNDER);
+    ck_assert_int_eq(oq_soft_check(&q, 200, 1300), OQ_SOFT_OVER); /* bytes held elsewhere count */
+    ck_assert_int_eq(oq_soft_deadline(&q), 2300);
+    oq_set_soft(&q, 0, 0);
+    ck_assert_int_eq(oq_soft_check(&q, 1 << 20, 99999), OQ_UNDER); /* no soft limit */
+    oq_clear(&q);
+    msg_unref(m);
+}
+END_TEST
+
 Suite *outq_suite(void)
 {
     Suite *s = suite_create("outq");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, order_and_limits);
+    tcase_add_test(tc, soft_limit_over_for_too_long);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,151 @@
+/* conn.h - a long-lived client connection owned by one event loop (loop.h): a non-blocking
+ * socket dualgate took over from CivetWeb (handoff.h), read and written only by its loop. Writes
+ * are non-blocking sendmsg() of pre-encoded bytes: a transport's fill() hands over segments that
+ * point into shared msgs (no copy), what the kernel does not take is kept in a private pending
+ * buffer, EPOLLOUT resumes it, and each turn writes at most CN_TURN_BYTES before the connection
+ * goes to the back of the loop's ready list, so one busy client cannot starve the others.
+ * A connection that makes no write progress for write_timeout_ms is closed (a stalled client
+ * costs its own queue, never another client's latency); so is one whose private pending output
+ * passes pending_max. It is not a protocol: SSE and Socket.IO transports are built on it.
+ *
+ * Threads: everything is the loop thread's except cn_start, cn_ref/cn_unref, cn_wake and
+ * cn_close_async, which any thread may call (the broker wakes connections, CivetWeb's workers
+ * create them). Memory is refcounted: the loop holds one reference from cn_start until the
+ * connection is closed (released after the current loop iteration, so events already fetched
+ * for it find it closed, not freed); others take their own. */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "loop.h"
+#include "msg.h"
+
+typedef struct cn cn_t;
+
+/* Why a connection closed (counted per transport in /health). */
+enum cn_reason {
+    CN_CLOSE_NONE = 0,
+    CN_CLOSE_PEER,       /* the client closed or reset the connection */
+    CN_CLOSE_DONE,       /* the exchange ended normally (a poll answered, a close handshake) */
+    CN_CLOSE_PROTOCOL,   /* the client broke the protocol */
+    CN_CLOSE_TIMEOUT,    /* a protocol deadline passed (ping timeout, connect timeout, ...) */
+    CN_CLOSE_HARD_LIMIT, /* output over the hard limit (messages or bytes queued) */
+    CN_CLOSE_SOFT_LIMIT, /* output over the soft limit for longer than allowed */
+    CN_CLOSE_STALL,      /* no write progress for write_timeout_ms */
+    CN_CLOSE_ERROR,      /* socket error or out of memory */
+    CN_CLOSE_SHUTDOWN,   /* the server is stopping */
+    CN_REASON_COUNT
+};
+
+enum cn_kind { CN_KIND_SSE = 0, CN_KIND_WEBSOCKET, CN_KIND_POLLING, CN_KINDS };
+
+/* snake_case names for /health keys and logs. */
+const char *cn_reason_name(int reason);
+const char *cn_kind_name(int kind);
+
+/* Process-wide counters, shared by every connection of a server. Thread: any (atomics). */
+typedef struct cn_stats {
+    atomic_int open[CN_KINDS];
+    _Atomic uint64_t opened[CN_KINDS];
+    _Atomic uint64_t closed[CN_KINDS][CN_REASON_COUNT];
+    _Atomic uint64_t bytes[CN_KINDS]; /* bytes handed to the kernel */
+} cn_stats_t;
+
+/* Settings shared by the connections of a server; must outlive them. */
+typedef struct cn_env {
+    int64_t write_timeout_ms; /* no write progress this long with output pending: CN_CLOSE_STALL */
+    int64_t linger_ms;        /* after a graceful close, wait this long for the client's FIN */
+    size_t pending_max;       /* private pending bytes above this: CN_CLOSE_HARD_LIMIT */
+    cn_stats_t *stats;
+} cn_env_t;
+
+#define CN_TURN_BYTES (64 * 1024) /* written per connection per turn */
+#define CN_IOV_MAX 64             /* segments per sendmsg() */
+
+/* What a transport's fill() adds output to. Segments point into msgs (a reference each, dropped
+ * once written or copied) or into a per-loop-thread scratch area (private bytes: SSE id lines,
+ * HTTP heads). Fields are private; use the functions below. */
+typedef struct cn_out {
+    struct iovec iov[CN_IOV_MAX];
+    msg_t *msg[CN_IOV_MAX];
+    int n;
+    size_t bytes;
+    size_t budget;
+    char *scratch;
+    size_t scratch_len, scratch_cap;
+} cn_out_t;
+
+/* Adds len bytes at p, which lie inside m; takes a reference on m. Returns 0, or DG_ELIMIT
+ * when no segment fits any more (budget spent or segments full): stop filling. */
+int cn_out_msg(cn_out_t *o, msg_t *m, const void *p, size_t len);
+/* Adds a private copy of p[0..len). Returns 0 or DG_ELIMIT (as above, or scratch full). */
+int cn_out_copy(cn_out_t *o, const void *p, size_t len);
+/* Room for up to want private bytes at the returned pointer (NULL: stop filling); then
+ * cn_out_commit() the number actually written (<= want). */
+char *cn_out_room(cn_out_t *o, size_t want);
+void cn_out_commit(cn_out_t *o, size_t n);
+/* 1 when the budget is spent or the segments are full. */
+int cn_out_full(const cn_out_t *o);
+
+/* A transport: callbacks run on the connection's loop thread. */
+typedef struct cn_ops {
+    int kind; /* enum cn_kind, for the counters */
+    /* On the loop and watched: queue the first bytes, join rooms. Return 0, or a reason to close. */
+    int (*open)(cn_t *c);
+    /* Bytes arrived (valid during the call only). Return 0, or a reason to close. */
+    int (*read)(cn_t *c, const char *data, size_t len);
+    /* The socket can take more: add up to o->budget bytes of queued output. Return 1 when more
+     * remains queued after what was added, 0 when the transport's queue is empty. */
+    int (*fill)(cn_t *c, cn_out_t *o);
+    /* Closed (socket gone, no more callbacks but free): leave rooms, drop references. */
+    void (*close)(cn_t *c, int reason);
+    /* The last reference is going: destroy what the transport data holds (locks). Optional. */
+    void (*free)(cn_t *c);
+} cn_ops_t;
+
+/* A connection for fd (non-blocking, now ours) on loop l, with data_size zeroed bytes of
+ * transport data (cn_data). One reference for the caller, handed to the loop by cn_start.
+ * NULL on ENOMEM (fd untouched). Thread: any. */
+cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, const cn_env_t *env, size_t data_size);
+/* Hands c to its loop (the caller's reference becomes the loop's): watched from the next
+ * iteration, then ops->open. If the loop has stopped, the fd is closed and c freed without any
+ * callback but free. Thread: any. */
+void cn_start(cn_t *c);
+
+void cn_ref(cn_t *c);
+void cn_unref(cn_t *c);
+
+void *cn_data(cn_t *c);
+el_t *cn_loop(const cn_t *c);
+int cn_fd(const cn_t *c); /* -1 once closed */
+
+/* Asks for a write turn (fill() will be called). Thread: any. */
+void cn_wake(cn_t *c);
+/* Asks the loop to close c for reason (a hard limit seen by the broker, a session teardown
+ * elsewhere). The first reason wins. Thread: any. */
+void cn_close_async(cn_t *c, int reason);
+
+/* Queues private bytes (copied) ahead of any further fill(). Returns 0, DG_ECLOSED, or
+ * DG_ELIMIT/DG_ENOMEM (then c is being closed). Thread: loop. */
+int cn_write(cn_t *c, const void *p, size_t len);
+/* Writes what is queued (no more fill()), then closes gracefully for reason: FIN, then up to
+ * linger_ms for the client's FIN. Thread: loop. */
+void cn_finish(cn_t *c, int reason);
+/* Closes now. Reasons HARD_LIMIT, SOFT_LIMIT, STALL and ERROR reset the connection (nothing more
+ * is written, the kernel drops what it holds); the others close normally. Thread: loop. */
+void cn_close(cn_t *c, int reason);
+
+/* 0 while open, else the close reason. */
+int cn_closed(const cn_t *c);
+/* 1 once cn_finish was called. */
+int cn_finishing(const cn_t *c);
+/* Private bytes queued and not yet taken by the kernel. Thread: loop. */
+size_t cn_pending(const cn_t *c);
+/* el_now_ms() of the last write that moved bytes (or of the start). Thread: loop. */
+int64_t cn_last_write_ms(const cn_t *c);
+
+#endif
