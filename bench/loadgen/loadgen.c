@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lg_hist.h"
+#include "lg_proc.h"
 #include "lg_resp.h"
 #include "lg_wire.h"
 
@@ -162,51 +163,36 @@ static void say(const lg_t *L, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Reads a small /proc file whole into buf (NUL-terminated); returns 0 or -1. */
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return 0;
+}
+
 static gwsample_t gw_sample(int pid)
 {
     gwsample_t s = {0};
     if (pid <= 0)
         return s;
     char path[64], buf[4096];
+    unsigned long long ticks;
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    if (read_small(path, buf, sizeof(buf)) || lgp_stat_ticks(buf, &ticks))
         return s;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-    if (!p)
-        return s;
-    p++;
-    /* After ")": field 3 (state) ... utime is field 14, stime field 15. */
-    unsigned long long ut = 0, st = 0;
-    int field = 3;
-    while (*p && field <= 15) {
-        while (*p == ' ')
-            p++;
-        if (field == 14)
-            ut = strtoull(p, NULL, 10);
-        else if (field == 15)
-            st = strtoull(p, NULL, 10);
-        p += strcspn(p, " ");
-        field++;
-    }
-    s.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    s.cpu_s = (double)ticks / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    f = fopen(path, "r");
-    if (!f)
+    lgp_status_t st;
+    if (read_small(path, buf, sizeof(buf)) || lgp_status_parse(buf, &st))
         return s;
-    char line[256];
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            s.rss_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            s.hwm_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "Threads:", 8) == 0)
-            s.threads = strtol(line + 8, NULL, 10);
-    }
-    fclose(f);
+    s.rss_kb = st.rss_kb;
+    s.hwm_kb = st.hwm_kb;
+    s.threads = st.threads;
     s.ok = 1;
     return s;
 }
