@@ -1,6 +1,8 @@
 /* lg_proc.c - /proc text parsers for loadgen (see lg_proc.h). No I/O, no allocation. */
 #include "lg_proc.h"
 
+#include "lg_wire.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,24 +49,13 @@ int lgp_status_parse(const char *buf, lgp_status_t *s)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads at least min and at most max hex digits at *i; returns the value or -1. */
 static long hexnum(const char *s, size_t len, size_t *i, int min, int max)
 {
     long v = 0;
     int n = 0;
-    while (*i < len && n < max && hexval(s[*i]) >= 0) {
-        v = v * 16 + hexval(s[*i]);
+    while (*i < len && n < max && lgw_hexval(s[*i]) >= 0) {
+        v = v * 16 + lgw_hexval(s[*i]);
         (*i)++;
         n++;
     }
@@ -76,7 +67,7 @@ static long hexnum(const char *s, size_t len, size_t *i, int min, int max)
 static long endpoint(const char *s, size_t len, size_t *i)
 {
     size_t a = *i;
-    while (*i < len && hexval(s[*i]) >= 0)
+    while (*i < len && lgw_hexval(s[*i]) >= 0)
         (*i)++;
     if ((*i - a != 8 && *i - a != 32) || *i >= len || s[*i] != ':')
         return -1;
