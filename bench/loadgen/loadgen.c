@@ -885,15 +885,21 @@ static void xadd_log(lg_t *L, long long seq)
 
 static double g_next_tick;
 
-static void tick(lg_t *L)
+/* Folds a gateway sample into the peaks; returns it. */
+static gwsample_t gw_note(lg_t *L, gwsample_t s)
 {
-    gwsample_t s = gw_sample(L->o.pid);
     if (s.ok) {
         if (s.rss_kb > L->rss_peak_kb)
             L->rss_peak_kb = s.rss_kb;
         if (s.threads > L->threads_peak)
             L->threads_peak = s.threads;
     }
+    return s;
+}
+
+static void tick(lg_t *L)
+{
+    gw_note(L, gw_sample(L->o.pid));
     if (L->o.slow_bps > 0) {
         size_t budget = (size_t)(L->o.slow_bps * LG_TICK_MS / 1000);
         if (budget == 0)
@@ -1284,8 +1290,7 @@ int main(int argc, char **argv)
     g_next_tick = now_mono();
     lgh_reset(&L->hist);
 
-    gwsample_t g_base = gw_sample(o->pid);
-    L->rss_peak_kb = g_base.rss_kb;
+    gwsample_t g_base = gw_note(L, gw_sample(o->pid));
 
     /* Set-up: every client through its handshake (Socket.IO: namespace ack; SSE: 200). */
     L->phase = P_SETUP;
@@ -1297,7 +1302,7 @@ int main(int argc, char **argv)
         loop_once(L, 50);
     double t_setup = now_mono() - t_setup0;
     int ready_after_setup = L->n_ready;
-    gwsample_t g_setup = gw_sample(o->pid);
+    gwsample_t g_setup = gw_note(L, gw_sample(o->pid));
     say(L, "set-up: %d ready, %d failed in %.2fs", L->n_ready, L->n_failed, t_setup);
 
     /* Warm-up: a marked message to every job and the log stream, repeated, until every ready
@@ -1329,8 +1334,8 @@ int main(int argc, char **argv)
     double hold_end = now_mono() + o->hold;
     while (!g_stop && now_mono() < hold_end)
         loop_once(L, 100);
-    gwsample_t g_conn = gw_sample(o->pid);
-    int ready_at_run = L->n_ready;
+    gwsample_t g_conn = gw_note(L, gw_sample(o->pid));
+    int ready_at_run = L->n_ready, warm_at_run = L->n_warm;
 
     /* Run. */
     for (int i = 0; i < L->nconn; i++) {
@@ -1348,7 +1353,7 @@ int main(int argc, char **argv)
         }
     }
     L->phase = P_RUN;
-    gwsample_t g_run0 = gw_sample(o->pid);
+    gwsample_t g_run0 = gw_note(L, gw_sample(o->pid));
     double self0 = self_cpu();
     double t0 = now_mono();
     L->t_run0 = t0;
@@ -1438,7 +1443,7 @@ int main(int argc, char **argv)
     double t_end = complete && L->rx_total ? L->t_last_rx : now_mono();
     if (t_end < t_send_end && !L->rx_total)
         t_end = t_send_end;
-    gwsample_t g_run1 = gw_sample(o->pid);
+    gwsample_t g_run1 = gw_note(L, gw_sample(o->pid));
     double self1 = self_cpu();
     L->phase = P_DONE;
 
@@ -1471,7 +1476,7 @@ int main(int argc, char **argv)
     printf("setup_s %.3f\n", t_setup);
     printf("setup_rate_per_s %.1f\n", t_setup > 0 ? ready_after_setup / t_setup : 0);
     printf("warm_s %.3f\n", t_warm);
-    printf("clients_unwarmed %d\n", ready_at_run - L->n_warm);
+    printf("clients_unwarmed %d\n", ready_at_run - warm_at_run);
     printf("jobs %d\n", o->jobs);
     printf("events_sent %llu\n", (unsigned long long)L->ev_sent);
     printf("logs_sent %llu\n", (unsigned long long)L->logs_sent);
