@@ -75,8 +75,7 @@ static long endpoint(const char *s, size_t len, size_t *i)
     return hexnum(s, len, i, 4, 4);
 }
 
-int lgp_tcp_line(const char *line, size_t len, unsigned *lport, unsigned *rport,
-                 unsigned *state)
+int lgp_tcp_line(const char *line, size_t len, unsigned *lport, unsigned *rport, unsigned *state)
 {
     size_t i = 0;
     while (i < len && line[i] == ' ')

@@ -27,7 +27,6 @@ int lgp_status_parse(const char *buf, lgp_status_t *s);
 /* Parses one line of /proc/net/tcp or /proc/net/tcp6 ("sl: LOCAL:PORT REMOTE:PORT ST ...",
  * addresses and ports in hex). Returns 0 and sets the ports and state, or -1 for the header
  * line or anything malformed or truncated before the state's two digits. */
-int lgp_tcp_line(const char *line, size_t len, unsigned *lport, unsigned *rport,
-                 unsigned *state);
+int lgp_tcp_line(const char *line, size_t len, unsigned *lport, unsigned *rport, unsigned *state);
 
 #endif

@@ -235,9 +235,13 @@ static void test_proc(void)
     CHECK(lgp_tcp_line(v6, strlen(v6), &lp, &rp, &state) == 0);
     CHECK(lp == 0x1F90 && rp == 0xC350 && state == LGP_TCP_ESTABLISHED);
     /* Malformed: short address, 5-digit port, one-digit state, garbage. */
-    const char *bad[] = {"0: 0100007:5208 0100007F:A1B2 01 x", "0: 0100007F:52080 0100007F:A1B2 01",
-                         "0: 0100007F:5208 0100007F:A1B2 1 x", "0: 0100007F:5208 0100007F:A1B2 012",
-                         "0 0100007F:5208 0100007F:A1B2 01", "zz: 0100007F:5208 0100007F:A1B2 01", ""};
+    const char *bad[] = {"0: 0100007:5208 0100007F:A1B2 01 x",
+                         "0: 0100007F:52080 0100007F:A1B2 01",
+                         "0: 0100007F:5208 0100007F:A1B2 1 x",
+                         "0: 0100007F:5208 0100007F:A1B2 012",
+                         "0 0100007F:5208 0100007F:A1B2 01",
+                         "zz: 0100007F:5208 0100007F:A1B2 01",
+                         ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(lgp_tcp_line(bad[i], strlen(bad[i]), &lp, &rp, &state) == -1);
 }
