@@ -1,10 +1,12 @@
 /* lg_selftest.c - `loadgen --selftest`: checks loadgen's own codecs (WebSocket frames, HTTP
- * heads, chunked bodies split at every offset, payload scanning, histogram quantiles) so the
+ * heads, chunked bodies split at every offset, payload scanning, histogram quantiles, /proc
+ * text) so the
  * numbers it reports rest on tested parsing. Not dualgate's unit tests (those use Check). */
 #include <stdio.h>
 #include <string.h>
 
 #include "lg_hist.h"
+#include "lg_proc.h"
 #include "lg_wire.h"
 
 int lg_selftest(void);
@@ -198,6 +200,52 @@ static void test_hist(void)
     CHECK(lgh_quantile(&h, 1.0) == 1ull << 40);
 }
 
+static void test_proc(void)
+{
+    unsigned long long ticks = 0;
+    /* comm with spaces and parentheses; utime 1234, stime 56. */
+    const char *stat = "4242 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 1234 56 0 0 20 0 3 0 99\n";
+    CHECK(lgp_stat_ticks(stat, &ticks) == 0 && ticks == 1290);
+    CHECK(lgp_stat_ticks("4242 (x) S 1 2 3 4 5 6 7 8 9 10 1234", &ticks) == -1);
+    CHECK(lgp_stat_ticks("no parenthesis", &ticks) == -1);
+    lgp_status_t st;
+    const char *status = "Name:\tdualgate\nVmHWM:\t  90000 kB\nVmRSS:\t   81234 kB\n"
+                         "Threads:\t2031\nSigQ:\t0/1\n";
+    CHECK(lgp_status_parse(status, &st) == 0);
+    CHECK(st.rss_kb == 81234 && st.hwm_kb == 90000 && st.threads == 2031);
+    CHECK(lgp_status_parse("Name:\tx\n", &st) == 0 && st.rss_kb == -1 && st.threads == -1);
+
+    unsigned lp = 0, rp = 0, state = 0;
+    const char *hdr = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when";
+    CHECK(lgp_tcp_line(hdr, strlen(hdr), &lp, &rp, &state) == -1);
+    /* A gateway socket on port 0x5208 whose peer (port 0xA1B2) stopped reading: FIN_WAIT1. */
+    const char *v4 = "  12: 0100007F:5208 0100007F:A1B2 04 00020000:00000000 01:00000014 "
+                     "00000008  1000        0 0 2 0000000000000000\n";
+    size_t n = strlen(v4), st_end = strlen("  12: 0100007F:5208 0100007F:A1B2 04");
+    for (size_t cut = 0; cut <= n; cut++) {
+        int r = lgp_tcp_line(v4, cut, &lp, &rp, &state);
+        if (cut < st_end) {
+            CHECK(r == -1);
+        } else {
+            CHECK(r == 0 && lp == 0x5208 && rp == 0xA1B2 && state == 4);
+        }
+    }
+    const char *v6 = "   3: 0000000000000000FFFF00000100007F:1F90 "
+                     "0000000000000000FFFF00000100007F:C350 01 00000000:00000000 00:00000000";
+    CHECK(lgp_tcp_line(v6, strlen(v6), &lp, &rp, &state) == 0);
+    CHECK(lp == 0x1F90 && rp == 0xC350 && state == LGP_TCP_ESTABLISHED);
+    /* Malformed: short address, 5-digit port, one-digit state, garbage. */
+    const char *bad[] = {"0: 0100007:5208 0100007F:A1B2 01 x",
+                         "0: 0100007F:52080 0100007F:A1B2 01",
+                         "0: 0100007F:5208 0100007F:A1B2 1 x",
+                         "0: 0100007F:5208 0100007F:A1B2 012",
+                         "0 0100007F:5208 0100007F:A1B2 01",
+                         "zz: 0100007F:5208 0100007F:A1B2 01",
+                         ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(lgp_tcp_line(bad[i], strlen(bad[i]), &lp, &rp, &state) == -1);
+}
+
 int lg_selftest(void)
 {
     test_ws();
@@ -205,6 +253,7 @@ int lg_selftest(void)
     test_chunked();
     test_scan();
     test_hist();
+    test_proc();
     printf("selftest: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -128,7 +128,7 @@ int lgw_head_parse(const char *buf, size_t len, size_t max, lgw_head_t *h)
 
 /* ---- Chunked ---- */
 
-static int hexval(char c)
+int lgw_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -146,7 +146,7 @@ int lgw_chunk_feed(lgw_chunk_t *ck, const char *p, size_t n, lgw_data_fn fn, voi
         char c = p[i];
         switch (ck->state) {
         case LGW_CK_SIZE: {
-            int v = hexval(c);
+            int v = lgw_hexval(c);
             if (v >= 0) {
                 if (++ck->ndigits > 10)
                     goto limit;

@@ -81,6 +81,9 @@ typedef int (*lgw_data_fn)(void *ud, const char *p, size_t n);
  * LGW_ELIMIT for a chunk size above 2^40. A nonzero fn result stops and is returned as is. */
 int lgw_chunk_feed(lgw_chunk_t *ck, const char *p, size_t n, lgw_data_fn fn, void *ud);
 
+/* The value of one hex digit (0-9, a-f, A-F), or -1 for any other character. */
+int lgw_hexval(char c);
+
 /* ---- Bench payload scanning ---- */
 
 /* Finds "key": followed by an integer in p[0..n), also when the JSON is itself embedded in a

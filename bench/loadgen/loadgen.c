@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lg_hist.h"
+#include "lg_proc.h"
 #include "lg_resp.h"
 #include "lg_wire.h"
 
@@ -39,7 +40,12 @@ int lg_selftest(void); /* lg_selftest.c */
 
 enum kind { K_SIO, K_SSE, K_LOGSIO, K_LOGSSE };
 enum cstate { C_IDLE, C_CONNECTING, C_HEAD, C_WS_OPEN, C_WS_NSP, C_READY, C_DEAD };
-enum phase { P_SETUP, P_WARM, P_HOLD, P_RUN, P_DRAIN, P_DONE };
+enum phase { P_SETUP, P_WARM, P_HOLD, P_RUN, P_DRAIN, P_WAIT, P_FINAL, P_DONE };
+/* A stalled client reads normally until the run starts, then never again (ST_STOPPED), until
+ * the final read after the run looks for the gateway's EOF or reset (ST_FINAL). */
+enum stall { ST_NO, ST_STOPPED, ST_FINAL };
+/* How a stalled client was seen closed by the gateway (bits of conn.seen). */
+enum seen { SEEN_RST = 1, SEEN_EOF = 2, SEEN_GW = 4 };
 
 typedef struct conn {
     int fd;
@@ -57,6 +63,13 @@ typedef struct conn {
     lg_buf_t frag; /* fragmented WebSocket message being reassembled */
     lgw_chunk_t ck;
     uint8_t chunked;
+    uint8_t stalled;  /* a stalled client: on job 0, never owed anything */
+    uint8_t stall;    /* enum stall */
+    uint8_t seen;     /* enum seen bits: how the gateway's close showed */
+    uint8_t scan_own; /* /proc/net/tcp scan: this socket's own entry was listed */
+    uint8_t scan_gw;  /* /proc/net/tcp scan: TCP state of the gateway's end, 0 if absent */
+    uint16_t lport;   /* local port (stalled clients), to find the gateway's end */
+    float t_closed;   /* seconds from the run start to the first sign of the close */
 } conn_t;
 
 typedef struct opts {
@@ -82,6 +95,12 @@ typedef struct opts {
     long maxlen;
     char label[64];
     int quiet;
+    int n_stalled_sio, n_stalled_sse;
+    int stalled_rcvbuf;
+    double stalled_wait;
+    long burst;
+    double hot_share;
+    long pad;
 } opts_t;
 
 typedef struct gwsample {
@@ -123,6 +142,17 @@ typedef struct lg {
     uint8_t rbuf[LG_RBUF];
     uint8_t scratch[LG_RBUF + LG_HEAD_MAX];
     uint32_t rnd;
+    /* burst and payload */
+    uint64_t burst_sent;
+    double hot_acc;
+    uint32_t rr_job;
+    char *evjson; /* one event's JSON (with --pad bytes of padding) */
+    size_t evjson_cap;
+    /* stalled clients */
+    uint32_t *port_conn; /* local port -> stalled connection index + 1 */
+    int n_stalled, n_stalled_open;
+    uint64_t stall_final_bytes;
+    double t_final_rx, next_tcp_scan;
 } lg_t;
 
 static volatile sig_atomic_t g_stop;
@@ -162,51 +192,36 @@ static void say(const lg_t *L, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Reads a small /proc file whole into buf (NUL-terminated); returns 0 or -1. */
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return 0;
+}
+
 static gwsample_t gw_sample(int pid)
 {
     gwsample_t s = {0};
     if (pid <= 0)
         return s;
     char path[64], buf[4096];
+    unsigned long long ticks;
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    if (read_small(path, buf, sizeof(buf)) || lgp_stat_ticks(buf, &ticks))
         return s;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-    if (!p)
-        return s;
-    p++;
-    /* After ")": field 3 (state) ... utime is field 14, stime field 15. */
-    unsigned long long ut = 0, st = 0;
-    int field = 3;
-    while (*p && field <= 15) {
-        while (*p == ' ')
-            p++;
-        if (field == 14)
-            ut = strtoull(p, NULL, 10);
-        else if (field == 15)
-            st = strtoull(p, NULL, 10);
-        p += strcspn(p, " ");
-        field++;
-    }
-    s.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    s.cpu_s = (double)ticks / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    f = fopen(path, "r");
-    if (!f)
+    lgp_status_t st;
+    if (read_small(path, buf, sizeof(buf)) || lgp_status_parse(buf, &st))
         return s;
-    char line[256];
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            s.rss_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            s.hwm_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "Threads:", 8) == 0)
-            s.threads = strtol(line + 8, NULL, 10);
-    }
-    fclose(f);
+    s.rss_kb = st.rss_kb;
+    s.hwm_kb = st.hwm_kb;
+    s.threads = st.threads;
     s.ok = 1;
     return s;
 }
@@ -288,7 +303,12 @@ static void conn_watch(lg_t *L, conn_t *c)
     if (c->unwatched)
         return; /* a slow client after a hang-up: only its paced reads touch it now */
     struct epoll_event ev = {0};
-    ev.events = (c->slow ? 0 : EPOLLIN) | (c->out.len > c->out.off ? EPOLLOUT : 0);
+    uint32_t in = c->slow ? 0 : EPOLLIN;
+    if (c->stall == ST_STOPPED)
+        in = EPOLLRDHUP; /* never read again; resets and hang-ups are reported regardless */
+    else if (c->stall == ST_FINAL)
+        in = EPOLLIN | EPOLLRDHUP;
+    ev.events = in | (c->out.len > c->out.off ? EPOLLOUT : 0);
     ev.data.u64 = (uint64_t)(c - L->c);
     epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -691,6 +711,9 @@ static void conn_open(lg_t *L, conn_t *c)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (!is_job_kind(c->kind) && L->o.slow_bps > 0 && L->o.slow_rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &L->o.slow_rcvbuf, sizeof(L->o.slow_rcvbuf));
+    /* Before connect, so the window the gateway sees is small from the first segment. */
+    if (c->stalled && L->o.stalled_rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &L->o.stalled_rcvbuf, sizeof(L->o.stalled_rcvbuf));
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)L->o.port);
@@ -702,6 +725,94 @@ static void conn_open(lg_t *L, conn_t *c)
     epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
         conn_close(L, c, strerror(errno));
+}
+
+/* ---------------------------------------------------------------- stalled clients */
+
+/* The gateway closed a stalled client: how is an enum seen bit. A reset or EOF ends our
+ * socket too; SEEN_GW (the gateway's end left ESTABLISHED in /proc/net/tcp) keeps it for the
+ * final read, which then meets the EOF behind the data the client never read. */
+static void stalled_gone(lg_t *L, conn_t *c, int how)
+{
+    if (!c->seen) {
+        L->n_stalled_open--;
+        if (c->stall == ST_STOPPED)
+            c->t_closed = (float)(now_mono() - L->t_run0);
+    }
+    c->seen |= (uint8_t)how;
+    if (how == SEEN_GW)
+        return;
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(c->fd);
+    c->fd = -1;
+    c->state = C_DEAD;
+    lgb_free(&c->in);
+    lgb_free(&c->out);
+    lgb_free(&c->frag);
+}
+
+static void stalled_event(lg_t *L, conn_t *c, uint32_t ev)
+{
+    if (c->stall == ST_STOPPED) {
+        if (ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+            int err = 0;
+            socklen_t el = sizeof(err);
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            stalled_gone(L, c, (err || (ev & EPOLLERR)) ? SEEN_RST : SEEN_EOF);
+        }
+        return;
+    }
+    /* ST_FINAL: read and discard until the gateway's EOF or reset, or until nothing comes. */
+    for (int k = 0; k < 16; k++) {
+        ssize_t r = recv(c->fd, L->rbuf, LG_RBUF, 0);
+        if (r > 0) {
+            L->stall_final_bytes += (uint64_t)r;
+            L->t_final_rx = now_mono();
+            continue;
+        }
+        if (r == 0)
+            stalled_gone(L, c, SEEN_EOF);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            stalled_gone(L, c, SEEN_RST);
+        return;
+    }
+}
+
+static void tcp_scan_file(lg_t *L, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[512];
+    unsigned lp, rp, st, gp = (unsigned)L->o.port;
+    while (fgets(line, sizeof(line), f)) {
+        if (lgp_tcp_line(line, strlen(line), &lp, &rp, &st))
+            continue;
+        if (lp == gp && rp < 65536 && L->port_conn[rp])
+            L->c[L->port_conn[rp] - 1].scan_gw = (uint8_t)st;
+        else if (rp == gp && lp < 65536 && L->port_conn[lp])
+            L->c[L->port_conn[lp] - 1].scan_own = 1;
+    }
+    fclose(f);
+}
+
+/* Looks up the gateway's end of every stalled socket still open. A gateway that closes a
+ * client it cannot write to leaves its end in FIN_WAIT1 behind the unsent data, and the client
+ * sees nothing until it reads: the kernel's table shows the close without a read. Counted only
+ * when the client's own end is listed too (the table is visible from here). */
+static void tcp_scan(lg_t *L)
+{
+    if (!L->port_conn || L->n_stalled_open <= 0)
+        return;
+    tcp_scan_file(L, "/proc/net/tcp");
+    tcp_scan_file(L, "/proc/net/tcp6");
+    for (int i = 0; i < L->nconn; i++) {
+        conn_t *c = &L->c[i];
+        if (c->stall == ST_STOPPED && !c->seen && c->scan_own && c->scan_gw != LGP_TCP_ESTABLISHED)
+            stalled_gone(L, c, SEEN_GW);
+        c->scan_own = c->scan_gw = 0;
+    }
 }
 
 static void conn_event(lg_t *L, conn_t *c, uint32_t ev)
@@ -716,7 +827,19 @@ static void conn_event(lg_t *L, conn_t *c, uint32_t ev)
         }
         if (!(ev & (EPOLLOUT | EPOLLIN)))
             return;
+        if (c->stalled && L->port_conn) {
+            struct sockaddr_in me;
+            socklen_t ml = sizeof(me);
+            if (getsockname(c->fd, (struct sockaddr *)&me, &ml) == 0) {
+                c->lport = ntohs(me.sin_port);
+                L->port_conn[c->lport] = (uint32_t)(c - L->c) + 1;
+            }
+        }
         conn_request(L, c);
+        return;
+    }
+    if (c->stall != ST_NO) {
+        stalled_event(L, c, ev);
         return;
     }
     if ((ev & EPOLLOUT) && c->state != C_DEAD)
@@ -821,16 +944,34 @@ static int redis_busy(const lg_t *L)
     return L->r_sent - L->r_replies >= LG_REDIS_INFLIGHT;
 }
 
+/* One event's JSON into L->evjson: the send time, seq and, for measured events, --pad bytes
+ * of padding after them (the scanner finds t and seq first). Returns its length. */
+static int event_json(lg_t *L, long long seq)
+{
+    int n = snprintf(L->evjson, L->evjson_cap, "{\"t\":%lld,\"seq\":%lld", (long long)now_us_real(),
+                     seq);
+    if (seq >= 0 && L->o.pad > 0) {
+        memcpy(L->evjson + n, ",\"pad\":\"", 8);
+        n += 8;
+        memset(L->evjson + n, 'x', (size_t)L->o.pad);
+        n += (int)L->o.pad;
+        L->evjson[n++] = '"';
+    }
+    L->evjson[n++] = '}';
+    L->evjson[n] = 0;
+    return n;
+}
+
 /* XADDs one job event shaped like BullMQ's own (progress with JSON data, or completed with a
  * JSON returnvalue) carrying the send time; seq < 0 marks a warm-up message. */
 static void xadd_event(lg_t *L, uint32_t job, long long seq)
 {
-    char key[160], id[48], payload[96], maxlen[24];
+    char key[160], id[48], maxlen[24];
     const char *q = L->o.queues[job % (uint32_t)L->o.nq];
     int kl = snprintf(key, sizeof(key), "%s:%s:events", L->o.prefix, q);
     job_id(L, job, id, sizeof(id));
-    int pl = snprintf(payload, sizeof(payload), "{\"t\":%lld,\"seq\":%lld}",
-                      (long long)now_us_real(), seq);
+    const char *payload = L->evjson;
+    int pl = event_json(L, seq);
     int ml = snprintf(maxlen, sizeof(maxlen), "%ld", L->o.maxlen);
     const char *argv[16];
     size_t lens[16];
@@ -899,14 +1040,24 @@ static void xadd_log(lg_t *L, long long seq)
 
 static double g_next_tick;
 
-static void tick(lg_t *L)
+/* Folds a gateway sample into the peaks; returns it. */
+static gwsample_t gw_note(lg_t *L, gwsample_t s)
 {
-    gwsample_t s = gw_sample(L->o.pid);
     if (s.ok) {
         if (s.rss_kb > L->rss_peak_kb)
             L->rss_peak_kb = s.rss_kb;
         if (s.threads > L->threads_peak)
             L->threads_peak = s.threads;
+    }
+    return s;
+}
+
+static void tick(lg_t *L)
+{
+    gw_note(L, gw_sample(L->o.pid));
+    if (L->phase >= P_RUN && L->phase <= P_WAIT && now_mono() >= L->next_tcp_scan) {
+        tcp_scan(L);
+        L->next_tcp_scan = now_mono() + 0.25;
     }
     if (L->o.slow_bps > 0) {
         size_t budget = (size_t)(L->o.slow_bps * LG_TICK_MS / 1000);
@@ -982,6 +1133,13 @@ static void usage(void)
           "  --slow-bps B                  log clients read at most B bytes/s each in the run\n"
           "  --slow-rcvbuf B (8192)        their SO_RCVBUF\n"
           "  --event progress|completed    job event type XADDed (progress)\n"
+          "  --burst K                     job events XADDed at once when the run starts\n"
+          "  --hot-share F (0)             share of the burst sent to job 0, the rest round-robin\n"
+          "  --pad B (0)                   bytes of padding in each measured event's JSON\n"
+          "  --stalled-sio N --stalled-sse N  clients on job 0 that stop reading at the run\n"
+          "                                (never owed events; their closing is observed)\n"
+          "  --stalled-rcvbuf B (4096)     their SO_RCVBUF\n"
+          "  --stalled-wait S (0)          after the drain, wait up to S s for them to be closed\n"
           "  --queues a,b,c --prefix bull --log-stream dualgate:logs --maxlen 10000\n"
           "  --job-prefix lg- --label NAME --warm-timeout S (20) --setup-timeout S (180)\n"
           "  --quiet | --selftest\n",
@@ -1055,6 +1213,7 @@ static void parse_opts(opts_t *o, int argc, char **argv)
     o->setup_timeout = 180;
     o->connect_window = 128;
     o->slow_rcvbuf = 8192;
+    o->stalled_rcvbuf = 4096;
     snprintf(o->event, sizeof(o->event), "progress");
     const char *qs = "http,sparql,techstack,analyzer";
     snprintf(o->prefix, sizeof(o->prefix), "bull");
@@ -1092,6 +1251,13 @@ static void parse_opts(opts_t *o, int argc, char **argv)
                                        {"setup-timeout", 1, 0, 26},
                                        {"quiet", 0, 0, 27},
                                        {"selftest", 0, 0, 28},
+                                       {"stalled-sio", 1, 0, 29},
+                                       {"stalled-sse", 1, 0, 30},
+                                       {"stalled-rcvbuf", 1, 0, 31},
+                                       {"stalled-wait", 1, 0, 32},
+                                       {"burst", 1, 0, 33},
+                                       {"hot-share", 1, 0, 34},
+                                       {"pad", 1, 0, 35},
                                        {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
     int ch;
@@ -1192,10 +1358,39 @@ static void parse_opts(opts_t *o, int argc, char **argv)
             break;
         case 28:
             exit(lg_selftest() ? 1 : 0);
+        case 29:
+            o->n_stalled_sio = (int)num(optarg, "--stalled-sio");
+            break;
+        case 30:
+            o->n_stalled_sse = (int)num(optarg, "--stalled-sse");
+            break;
+        case 31:
+            o->stalled_rcvbuf = (int)num(optarg, "--stalled-rcvbuf");
+            break;
+        case 32:
+            o->stalled_wait = fnum(optarg, "--stalled-wait");
+            break;
+        case 33:
+            o->burst = num(optarg, "--burst");
+            break;
+        case 34:
+            o->hot_share = fnum(optarg, "--hot-share");
+            break;
+        case 35:
+            o->pad = num(optarg, "--pad");
+            break;
         default:
             usage();
             exit(ch == 'h' ? 0 : 2);
         }
+    }
+    if (o->hot_share > 1) {
+        fprintf(stderr, "loadgen: --hot-share must be within 0..1\n");
+        exit(2);
+    }
+    if (o->pad > 60000) { /* an SSE line must stay under the reader's 64 KiB line limit */
+        fprintf(stderr, "loadgen: --pad must be at most 60000\n");
+        exit(2);
     }
     if (strcmp(o->event, "progress") != 0 && strcmp(o->event, "completed") != 0) {
         fprintf(stderr, "loadgen: --event must be progress or completed\n");
@@ -1229,6 +1424,73 @@ static void parse_opts(opts_t *o, int argc, char **argv)
 
 /* ---------------------------------------------------------------- phases */
 
+/* The stalled clients' lines: how many stopped reading at the run, how many the gateway
+ * closed (by any sign: a reset, an EOF, its end of the socket leaving ESTABLISHED), how many
+ * are still open, when the closes were first seen, and what the final read still got. */
+static void print_stalled(const lg_t *L)
+{
+    int rst = 0, eof = 0, gw = 0, closed = 0;
+    double first = -1, last = -1;
+    for (int i = 0; i < L->nconn; i++) {
+        const conn_t *c = &L->c[i];
+        if (c->stall == ST_NO)
+            continue;
+        rst += !!(c->seen & SEEN_RST);
+        eof += !!(c->seen & SEEN_EOF);
+        gw += !!(c->seen & SEEN_GW);
+        closed += !!c->seen;
+        if (c->seen && c->t_closed > 0) {
+            if (first < 0 || c->t_closed < first)
+                first = c->t_closed;
+            if (c->t_closed > last)
+                last = c->t_closed;
+        }
+    }
+    printf("stalled_clients %d\n", L->n_stalled);
+    printf("stalled_closed %d\n", closed);
+    printf("stalled_open_end %d\n", L->n_stalled - closed);
+    printf("stalled_rst %d\n", rst);
+    printf("stalled_eof %d\n", eof);
+    printf("stalled_gw_closed %d\n", gw);
+    printf("stalled_first_close_s %.2f\n", first);
+    printf("stalled_last_close_s %.2f\n", last);
+    printf("stalled_owed_events %llu\n", (unsigned long long)L->sent_job[0]);
+    printf("stalled_final_read_bytes %llu\n", (unsigned long long)L->stall_final_bytes);
+}
+
+/* After the drain: gives the gateway up to --stalled-wait seconds to close the stalled clients
+ * (resets and its ends leaving ESTABLISHED are seen meanwhile), then reads every stalled socket
+ * still open until its EOF or reset, or until nothing came for 0.5 s (open: the gateway is
+ * still sending to it, or holds it idle), 5 s at most. */
+static void stalled_finish(lg_t *L)
+{
+    L->phase = P_WAIT;
+    double wait_end = now_mono() + L->o.stalled_wait;
+    while (!g_stop && now_mono() < wait_end && L->n_stalled_open > 0)
+        loop_once(L, 50);
+    tcp_scan(L);
+    say(L, "stalled clients: %d of %d seen closed before the final read",
+        L->n_stalled - L->n_stalled_open, L->n_stalled);
+    L->phase = P_FINAL;
+    int reading = 0;
+    for (int i = 0; i < L->nconn; i++) {
+        conn_t *c = &L->c[i];
+        if (c->stall == ST_STOPPED && c->state != C_DEAD) {
+            c->stall = ST_FINAL;
+            conn_watch(L, c);
+            reading = 1;
+        }
+    }
+    double t0 = now_mono();
+    L->t_final_rx = t0;
+    while (!g_stop && reading && now_mono() - t0 < 5.0 && now_mono() - L->t_final_rx < 0.5) {
+        loop_once(L, 20);
+        reading = 0;
+        for (int i = 0; i < L->nconn && !reading; i++)
+            reading = L->c[i].stall == ST_FINAL && L->c[i].state != C_DEAD;
+    }
+}
+
 static void raise_nofile(void)
 {
     struct rlimit rl;
@@ -1241,7 +1503,8 @@ static void raise_nofile(void)
 static void setup_conns(lg_t *L)
 {
     const opts_t *o = &L->o;
-    L->nconn = o->n_sio + o->n_sse + o->n_logsio + o->n_logsse;
+    int n_stalled = o->n_stalled_sio + o->n_stalled_sse;
+    L->nconn = o->n_sio + o->n_sse + o->n_logsio + o->n_logsse + n_stalled;
     L->c = calloc((size_t)(L->nconn ? L->nconn : 1), sizeof(conn_t));
     L->sent_job = calloc((size_t)o->jobs, sizeof(uint64_t));
     L->subs = calloc((size_t)o->jobs, sizeof(uint32_t));
@@ -1254,7 +1517,7 @@ static void setup_conns(lg_t *L)
     int left[4] = {o->n_sio, o->n_sse, o->n_logsio, o->n_logsse};
     uint32_t next_job[2] = {0, 0};
     int i = 0;
-    while (i < L->nconn) {
+    while (i < L->nconn - n_stalled) {
         for (int k = 0; k < 4 && i < L->nconn; k++) {
             if (!left[k])
                 continue;
@@ -1265,6 +1528,29 @@ static void setup_conns(lg_t *L)
             if (k < 2)
                 c->job = next_job[k]++ % (uint32_t)o->jobs;
         }
+    }
+    /* Stalled clients last, alternating kinds, all in job 0's room. */
+    int st_left[2] = {o->n_stalled_sio, o->n_stalled_sse};
+    while (i < L->nconn) {
+        for (int k = 0; k < 2 && i < L->nconn; k++) {
+            if (!st_left[k])
+                continue;
+            st_left[k]--;
+            conn_t *c = &L->c[i++];
+            c->fd = -1;
+            c->kind = (uint8_t)k;
+            c->job = 0;
+            c->stalled = 1;
+        }
+    }
+    if (n_stalled && !(L->port_conn = calloc(65536, sizeof(uint32_t)))) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(1);
+    }
+    L->evjson_cap = (size_t)o->pad + 128;
+    if (!(L->evjson = malloc(L->evjson_cap))) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(1);
     }
 }
 
@@ -1298,20 +1584,20 @@ int main(int argc, char **argv)
     g_next_tick = now_mono();
     lgh_reset(&L->hist);
 
-    gwsample_t g_base = gw_sample(o->pid);
-    L->rss_peak_kb = g_base.rss_kb;
+    gwsample_t g_base = gw_note(L, gw_sample(o->pid));
 
     /* Set-up: every client through its handshake (Socket.IO: namespace ack; SSE: 200). */
     L->phase = P_SETUP;
     double t_setup0 = now_mono();
-    say(L, "connecting %d clients (%d sio, %d sse, %d log-sio, %d log-sse, %d jobs)", L->nconn,
-        o->n_sio, o->n_sse, o->n_logsio, o->n_logsse, o->jobs);
+    say(L, "connecting %d clients (%d sio, %d sse, %d log-sio, %d log-sse, %d stalled, %d jobs)",
+        L->nconn, o->n_sio, o->n_sse, o->n_logsio, o->n_logsse, o->n_stalled_sio + o->n_stalled_sse,
+        o->jobs);
     open_more(L);
     while (!g_stop && !all_settled(L) && now_mono() - t_setup0 < o->setup_timeout)
         loop_once(L, 50);
     double t_setup = now_mono() - t_setup0;
     int ready_after_setup = L->n_ready;
-    gwsample_t g_setup = gw_sample(o->pid);
+    gwsample_t g_setup = gw_note(L, gw_sample(o->pid));
     say(L, "set-up: %d ready, %d failed in %.2fs", L->n_ready, L->n_failed, t_setup);
 
     /* Warm-up: a marked message to every job and the log stream, repeated, until every ready
@@ -1343,14 +1629,21 @@ int main(int argc, char **argv)
     double hold_end = now_mono() + o->hold;
     while (!g_stop && now_mono() < hold_end)
         loop_once(L, 100);
-    gwsample_t g_conn = gw_sample(o->pid);
-    int ready_at_run = L->n_ready;
+    gwsample_t g_conn = gw_note(L, gw_sample(o->pid));
+    int ready_at_run = L->n_ready, warm_at_run = L->n_warm;
 
     /* Run. */
     for (int i = 0; i < L->nconn; i++) {
         conn_t *c = &L->c[i];
         if (c->state != C_READY)
             continue;
+        if (c->stalled) { /* stops reading for good; owed nothing */
+            c->stall = ST_STOPPED;
+            L->n_stalled++;
+            L->n_stalled_open++;
+            conn_watch(L, c);
+            continue;
+        }
         c->ready_at_run = 1;
         if (is_job_kind(c->kind))
             L->subs[c->job]++;
@@ -1362,7 +1655,7 @@ int main(int argc, char **argv)
         }
     }
     L->phase = P_RUN;
-    gwsample_t g_run0 = gw_sample(o->pid);
+    gwsample_t g_run0 = gw_note(L, gw_sample(o->pid));
     double self0 = self_cpu();
     double t0 = now_mono();
     L->t_run0 = t0;
@@ -1380,15 +1673,33 @@ int main(int argc, char **argv)
             break;
         double el = now_mono() - t0;
         int sending = 0;
-        /* Job events. */
-        if (have_jobs && el < o->duration) {
+        /* Job events: a burst first (as fast as Redis takes them), then the load. */
+        if (have_jobs && L->burst_sent < (uint64_t)o->burst) {
+            sending = 1;
+            int budget = 2000;
+            while (L->burst_sent < (uint64_t)o->burst && budget-- > 0 && !redis_busy(L)) {
+                uint32_t j;
+                L->hot_acc += o->hot_share;
+                if (L->hot_acc >= 1.0) {
+                    L->hot_acc -= 1.0;
+                    j = 0;
+                } else {
+                    j = L->rr_job++ % (uint32_t)o->jobs;
+                }
+                L->sent_job[j]++;
+                L->expected += L->subs[j];
+                xadd_event(L, j, seq++);
+                L->ev_sent++;
+                L->burst_sent++;
+            }
+        } else if (have_jobs && el < o->duration) {
             sending = 1;
             if (o->rate > 0) {
                 uint64_t due = (uint64_t)(el * o->rate);
                 if (due > ev_target)
                     due = ev_target;
                 int budget = 2000;
-                while (L->ev_sent < due && budget-- > 0 && !redis_busy(L)) {
+                while (L->ev_sent - L->burst_sent < due && budget-- > 0 && !redis_busy(L)) {
                     uint32_t j = next_job++ % (uint32_t)o->jobs;
                     L->sent_job[j]++;
                     L->expected += L->subs[j];
@@ -1452,8 +1763,11 @@ int main(int argc, char **argv)
     double t_end = complete && L->rx_total ? L->t_last_rx : now_mono();
     if (t_end < t_send_end && !L->rx_total)
         t_end = t_send_end;
-    gwsample_t g_run1 = gw_sample(o->pid);
+    gwsample_t g_run1 = gw_note(L, gw_sample(o->pid));
     double self1 = self_cpu();
+    if (L->n_stalled)
+        stalled_finish(L);
+    gw_note(L, gw_sample(o->pid));
     L->phase = P_DONE;
 
     /* Per-client accounting: every client ready at the start of the run is owed every
@@ -1485,7 +1799,7 @@ int main(int argc, char **argv)
     printf("setup_s %.3f\n", t_setup);
     printf("setup_rate_per_s %.1f\n", t_setup > 0 ? ready_after_setup / t_setup : 0);
     printf("warm_s %.3f\n", t_warm);
-    printf("clients_unwarmed %d\n", ready_at_run - L->n_warm);
+    printf("clients_unwarmed %d\n", ready_at_run - warm_at_run);
     printf("jobs %d\n", o->jobs);
     printf("events_sent %llu\n", (unsigned long long)L->ev_sent);
     printf("logs_sent %llu\n", (unsigned long long)L->logs_sent);
@@ -1527,6 +1841,8 @@ int main(int argc, char **argv)
         printf("gw_rss_total_per_conn_b %.0f\n",
                ready_at_run ? (double)g_conn.rss_kb * 1024.0 / ready_at_run : 0.0);
     }
+    if (o->n_stalled_sio + o->n_stalled_sse > 0)
+        print_stalled(L);
     if (L->first_bad_status)
         printf("first_bad_status %d\n", L->first_bad_status);
     if (L->first_err[0])
@@ -1543,6 +1859,8 @@ int main(int argc, char **argv)
             conn_close(L, c, "teardown");
     }
     free(L->c);
+    free(L->port_conn);
+    free(L->evjson);
     free(L->sent_job);
     free(L->subs);
     lgb_free(&L->rout);
