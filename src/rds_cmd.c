@@ -1,98 +1,200 @@
-/* rds_cmd.c - the command thread: one connection serving a request queue (log XADDs,
- * replay ranges, stream info), pipelined in batches. Callers queue and wait on their request;
- * logs are fire and forget into a bounded queue. */
+/* rds_cmd.c - the command thread: one non-blocking connection, polled together with a wake
+ * eventfd, serving one request queue. Every kind of request (replays, stream info, key/value,
+ * job state: rds_req_ops_t) and the log XADDs go through it, pipelined: what is queued while
+ * a batch is on the wire goes out in the next write, replies are matched in order. Requests
+ * carry a deadline the loop enforces itself, so a Redis that stops answering cannot hold a
+ * caller past it. Not a general event loop: one connection, one thread. */
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dg.h"
 #include "log.h"
 #include "rds_int.h"
 
 /* ------------------------------------------------------------------------------------------ */
-/* Requests                                                                                   */
+/* Waiting for a callback (the blocking wrappers)                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-void rds_req_free(rds_req_t *q)
+void rds_waiter_init(rds_waiter_t *w)
 {
-    rds_range_free(&q->range);
-    pthread_cond_destroy(&q->cond);
-    free(q);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = 0;
 }
 
-/* Marks q done and drops the command thread's reference. Call with qlock held; returns 1 if
- * the caller must free q after unlocking (its waiter is gone). */
-static int req_complete_locked(rds_req_t *q, int status, const char *err)
+void rds_waiter_wake(rds_waiter_t *w)
 {
-    q->status = status;
-    if (err)
-        snprintf(q->err, sizeof(q->err), "%s", err);
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void rds_waiter_wait(rds_waiter_t *w)
+{
+    /* No timeout of its own: the command thread delivers every request by its deadline. */
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The queue (any thread)                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+void rds_req_init(rds_req_t *q, const rds_req_ops_t *ops, int timeout_ms)
+{
+    memset(q, 0, sizeof(*q));
+    q->ops = ops;
+    q->timeout_ms = timeout_ms;
+}
+
+void rds_cmd_wake(rds_t *r)
+{
+    uint64_t one = 1;
+    ssize_t w = write(r->wake_fd, &one, sizeof(one)); /* EAGAIN: a wake-up is pending anyway */
+    (void)w;
+}
+
+int rds_req_submit(rds_t *r, rds_req_t *q)
+{
+    int rc = 0, wake = 0;
+    q->next = NULL;
+    q->deadline = rds_now_ms() + q->timeout_ms;
+    pthread_mutex_lock(&r->qlock);
+    if (!r->started || r->req_closed) {
+        rc = DG_ECLOSED;
+    } else if (atomic_load(&r->req_live) >= RDS_REQ_MAX) {
+        rc = DG_ELIMIT;
+    } else {
+        atomic_fetch_add(&r->req_live, 1);
+        if (r->req_tail)
+            r->req_tail->next = q;
+        else
+            r->req_head = q;
+        r->req_tail = q;
+        if (!r->wake_pending)
+            r->wake_pending = wake = 1;
+    }
+    pthread_mutex_unlock(&r->qlock);
+    if (wake)
+        rds_cmd_wake(r);
+    return rc;
+}
+
+int rds_publish_log(rds_t *r, int level, const char *ns, const char *json, size_t len)
+{
+    (void)level; /* the JSON carries level and ns; the hook signature has them for filters */
+    (void)ns;
+    if (!r || !json)
+        return DG_EINVAL;
+    if (len > DEC_LOG_MAX) {
+        atomic_fetch_add(&r->logs_dropped, 1);
+        return DG_ELIMIT;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        atomic_fetch_add(&r->logs_dropped, 1);
+        return DG_ENOMEM;
+    }
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    int rc = 0, wake = 0;
+    pthread_mutex_lock(&r->qlock);
+    if (r->closed) {
+        rc = DG_ECLOSED;
+    } else if (r->logq_n >= RDS_LOGQ_MAX || r->logq_bytes + len > RDS_LOGQ_BYTES) {
+        rc = DG_ELIMIT;
+    } else {
+        r->logq[(r->logq_head + r->logq_n) % RDS_LOGQ_MAX] = (rds_logent_t){copy, len};
+        r->logq_n++;
+        r->logq_bytes += len;
+        if (r->started && !r->wake_pending)
+            r->wake_pending = wake = 1;
+    }
+    pthread_mutex_unlock(&r->qlock);
+    if (wake)
+        rds_cmd_wake(r);
+    if (rc != 0) {
+        free(copy);
+        atomic_fetch_add(&r->logs_dropped, 1);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Completing requests (command thread)                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+static void req_release(rds_req_t *q)
+{
+    for (int i = 0; i < q->got; i++)
+        freeReplyObject(q->reps[i]);
+    q->got = 0;
+    q->ops->destroy(q);
+}
+
+static void req_deliver(rds_t *r, rds_req_t *q)
+{
+    if (q->done)
+        return;
     q->done = 1;
-    pthread_cond_signal(&q->cond);
-    return --q->refs == 0;
+    q->ops->deliver(r, q);
+    atomic_fetch_sub(&r->req_live, 1);
 }
 
-static void req_complete(rds_t *r, rds_req_t *q, int status, const char *err)
+static void req_fail(rds_t *r, rds_req_t *q, int status, const char *err)
+{
+    if (q->done)
+        return;
+    q->status = status;
+    snprintf(q->err, sizeof(q->err), "%s", err);
+    req_deliver(r, q);
+}
+
+static void req_timeout(rds_t *r, rds_req_t *q)
+{
+    char err[64];
+    snprintf(err, sizeof(err), "redis did not answer within %d ms", q->timeout_ms);
+    req_fail(r, q, DG_EIO, err);
+}
+
+/* Answers a request that needs no round trip. */
+static void req_local(rds_t *r, rds_req_t *q)
+{
+    q->ops->decode(r, q, NULL, 0);
+    req_deliver(r, q);
+    req_release(q);
+}
+
+void rds_cmd_close(rds_t *r)
 {
     pthread_mutex_lock(&r->qlock);
-    int dead = req_complete_locked(q, status, err);
+    r->req_closed = r->closed = 1;
+    rds_req_t *q = r->req_head;
+    r->req_head = r->req_tail = NULL;
     pthread_mutex_unlock(&r->qlock);
-    if (dead)
-        rds_req_free(q);
+    while (q) {
+        rds_req_t *next = q->next;
+        req_fail(r, q, DG_ECLOSED, "redis client stopped");
+        req_release(q);
+        q = next;
+    }
 }
 
-/* Queues q and waits for it; returns 1 when done, 0 on timeout or when the command thread is
- * gone (q then belongs to the command thread, or is freed here). */
-int rds_req_submit_wait(rds_t *r, rds_req_t *q, int timeout_ms)
-{
-    int64_t until = rds_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    pthread_mutex_lock(&r->qlock);
-    if (r->closed || !r->started) {
-        pthread_mutex_unlock(&r->qlock);
-        snprintf(q->err, sizeof(q->err), "redis client is not running");
-        q->status = DG_EIO;
-        return 1;
-    }
-    q->refs = 2;
-    if (r->req_tail)
-        r->req_tail->next = q;
-    else
-        r->req_head = q;
-    r->req_tail = q;
-    pthread_cond_signal(&r->qcond);
-    while (!q->done && rds_now_ms() < until) {
-        struct timespec ts = rds_deadline_ts(until);
-        pthread_cond_timedwait(&q->cond, &r->qlock, &ts);
-    }
-    int done = q->done;
-    int dead = --q->refs == 0;
-    pthread_mutex_unlock(&r->qlock);
-    if (!done) {
-        if (dead) /* cannot happen while undone, kept for symmetry */
-            rds_req_free(q);
-        return 0;
-    }
-    return 1;
-}
-
-rds_req_t *rds_req_new(int type)
-{
-    rds_req_t *q = calloc(1, sizeof(*q));
-    if (!q)
-        return NULL;
-    if (rds_cond_init_mono(&q->cond) != 0) {
-        free(q);
-        return NULL;
-    }
-    q->type = type;
-    q->refs = 1;
-    return q;
-}
 /* ------------------------------------------------------------------------------------------ */
-/* Command thread                                                                             */
+/* Log XADDs                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
 /* Argument vector for one log XADD, pointing into a parsed JSON object. */
@@ -138,358 +240,485 @@ static int xadd_build(rds_t *r, xadd_t *x, const rds_logent_t *le)
     return 0;
 }
 
-/* Appends the commands of q to the pipeline. */
-static int req_append(rds_t *r, redisContext *c, rds_req_t *q)
+/* ------------------------------------------------------------------------------------------ */
+/* The connection and what is in flight on it                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+enum { ST_DOWN, ST_CONNECTING, ST_HELLO, ST_UP };
+enum { SLOT_LOG, SLOT_HELLO, SLOT_REQ };
+
+/* One expected reply group, in the order the commands were written. */
+typedef struct slot {
+    int kind;
+    rds_req_t *q; /* SLOT_REQ */
+} slot_t;
+
+typedef struct cmd {
+    rds_t *r;
+    redisContext *c;
+    int state;
+    int64_t phase_end; /* ST_CONNECTING / ST_HELLO must be over by then */
+    int64_t next_try;  /* ST_DOWN: when to connect again */
+    int backoff;
+    int outage;      /* an attempt failed since the last good handshake: fail fast while down */
+    int hello_left;  /* ST_HELLO: handshake replies still to come */
+    int want_write;  /* the output buffer is not flushed */
+    int logs_flying; /* SLOT_LOG entries in slots */
+    rds_req_t *pend, *pend_tail; /* taken from the queue, not sent yet */
+    slot_t slots[RDS_INFLIGHT_MAX];
+    size_t s_head, s_n;
+    rds_logent_t logs[RDS_LOG_BATCH];
+    size_t nlogs;
+} cmd_t;
+
+static void slot_push(cmd_t *cm, int kind, rds_req_t *q)
 {
-    if (q->type == REQ_RANGE) {
-        const char *key = r->readers[q->stream].key;
-        char from[CUR_ID_STR_MAX + 1], to[CUR_ID_STR_MAX], cnt[16];
-        from[0] = '(';
-        cur_id_format(q->after, from + 1);
-        cur_id_format(q->upto, to);
-        snprintf(cnt, sizeof(cnt), "%d", q->count);
-        const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
-        const char *info[3] = {"XINFO", "STREAM", key};
-        const char *range[6] = {"XRANGE", key, from, to, "COUNT", cnt};
-        /* One transaction, so the gap check and the entries see the same stream. */
-        if (redisAppendCommandArgv(c, 1, multi, NULL) != REDIS_OK ||
-            redisAppendCommandArgv(c, 3, info, NULL) != REDIS_OK ||
-            redisAppendCommandArgv(c, 6, range, NULL) != REDIS_OK ||
-            redisAppendCommandArgv(c, 1, exec, NULL) != REDIS_OK)
-            return -1;
-        return 0;
-    }
-    for (int s = 0; s < r->nstreams; s++) {
-        const char *info[3] = {"XINFO", "STREAM", r->readers[s].key};
-        if (redisAppendCommandArgv(c, 3, info, NULL) != REDIS_OK)
-            return -1;
-    }
-    return 0;
+    cm->slots[(cm->s_head + cm->s_n) % RDS_INFLIGHT_MAX] = (slot_t){kind, q};
+    cm->s_n++;
+    if (kind == SLOT_LOG)
+        cm->logs_flying++;
 }
 
-/* Reads q's replies and completes it. Returns -1, leaving q pending, if the connection failed. */
-static int req_finish(rds_t *r, redisContext *c, rds_req_t *q, char *err, size_t errlen)
+static slot_t slot_pop(cmd_t *cm)
 {
-    redisReply *reps[CFG_MAX_QUEUES + 1] = {0};
-    int n = q->type == REQ_RANGE ? 4 : r->nstreams, got = 0, rc = 0;
-
-    for (; got < n; got++) {
-        if (redisGetReply(c, (void **)&reps[got]) != REDIS_OK) {
-            snprintf(err, errlen, "%s", c->errstr);
-            rc = -1;
-            break;
-        }
-    }
-    if (rc == 0) {
-        if (q->type == REQ_RANGE)
-            rds_range_decode(r, q, reps[3]);
-        else
-            rds_info_decode(r, q, reps);
-    }
-    for (int i = 0; i < got; i++)
-        freeReplyObject(reps[i]);
-    if (rc == 0)
-        req_complete(r, q, q->status, NULL);
-    return rc;
+    slot_t s = cm->slots[cm->s_head];
+    cm->s_head = (cm->s_head + 1) % RDS_INFLIGHT_MAX;
+    cm->s_n--;
+    if (s.kind == SLOT_LOG)
+        cm->logs_flying--;
+    return s;
 }
 
-/* Sends the batch (logs, then requests) in one pipeline and completes everything in it.
- * Returns -1 when the connection failed: logs not confirmed are dropped, requests sent once
- * go to *retry (they only read, so asking again is safe), the others fail. */
-static int cmd_batch(rds_t *r, redisContext *c, rds_logent_t *logs, size_t nlogs, rds_req_t *reqs,
-                     rds_req_t **retry, char *err, size_t errlen)
+static size_t slot_room(const cmd_t *cm)
 {
-    rds_req_t **retry_tail = retry;
-    unsigned char sent[RDS_LOG_BATCH];
-    int rc = 0;
-    xadd_t x;
-
-    for (size_t i = 0; i < nlogs; i++) {
-        sent[i] = 0;
-        if (xadd_build(r, &x, &logs[i]) != 0) {
-            atomic_fetch_add(&r->logs_dropped, 1); /* not a log object: nothing to send */
-        } else if (rc == 0 && redisAppendCommandArgv(c, x.argc, x.argv, x.lens) == REDIS_OK) {
-            sent[i] = 1;
-        } else {
-            rc = -1;
-        }
-        json_decref(x.obj); /* hiredis copied the arguments */
-    }
-    for (rds_req_t *q = reqs; q && rc == 0; q = q->next)
-        if (req_append(r, c, q) != 0)
-            rc = -1;
-    if (rc != 0) /* a half-built pipeline cannot be read back in step: drop the connection */
-        snprintf(err, errlen, "out of memory building a pipeline");
-
-    for (size_t i = 0; i < nlogs; i++) {
-        redisReply *rep = NULL;
-        if (!sent[i])
-            continue;
-        if (rc == 0 && redisGetReply(c, (void **)&rep) != REDIS_OK) {
-            snprintf(err, errlen, "%s", c->errstr);
-            rc = -1;
-        }
-        if (rc == 0 && rep && rep->type != REDIS_REPLY_ERROR)
-            atomic_fetch_add(&r->logs_published, 1);
-        else
-            atomic_fetch_add(&r->logs_dropped, 1);
-        if (rep)
-            freeReplyObject(rep);
-    }
-    for (size_t i = 0; i < nlogs; i++)
-        free(logs[i].json);
-    while (reqs) {
-        rds_req_t *q = reqs;
-        reqs = q->next;
-        q->next = NULL;
-        q->tries++;
-        if (rc == 0)
-            rc = req_finish(r, c, q, err, errlen); /* on success q may be freed already */
-        if (rc != 0) {                             /* q is still pending */
-            if (q->tries < 2 && retry) {
-                *retry_tail = q;
-                retry_tail = &q->next;
-            } else {
-                req_complete(r, q, DG_EIO, "connection to redis lost");
-            }
-        }
-    }
-    return rc;
+    return RDS_INFLIGHT_MAX - cm->s_n;
 }
 
-/* Puts requests back at the head of the queue, in order. qlock held. */
-static void requeue_locked(rds_t *r, rds_req_t *list)
+static void pend_push(cmd_t *cm, rds_req_t *q)
 {
-    if (!list)
-        return;
-    rds_req_t *tail = list;
-    while (tail->next)
-        tail = tail->next;
-    tail->next = r->req_head;
-    r->req_head = list;
-    if (!r->req_tail)
-        r->req_tail = tail;
+    q->next = NULL;
+    if (cm->pend_tail)
+        cm->pend_tail->next = q;
+    else
+        cm->pend = q;
+    cm->pend_tail = q;
 }
 
-/* Fails every queued request (Redis is down). qlock held. Returns those to free. */
-rds_req_t *rds_fail_requests_locked(rds_t *r, const char *why)
+static void pend_fail_all(cmd_t *cm, int status, const char *why)
 {
-    rds_req_t *dead = NULL;
-    while (r->req_head) {
-        rds_req_t *q = r->req_head;
-        r->req_head = q->next;
-        q->next = NULL;
-        if (req_complete_locked(q, DG_EIO, why)) {
-            q->next = dead;
-            dead = q;
-        }
-    }
-    r->req_tail = NULL;
-    return dead;
-}
-
-void rds_free_req_list(rds_req_t *q)
-{
+    rds_req_t *q = cm->pend;
+    cm->pend = cm->pend_tail = NULL;
     while (q) {
         rds_req_t *next = q->next;
-        rds_req_free(q);
+        req_fail(cm->r, q, status, why);
+        req_release(q);
         q = next;
     }
 }
 
-/* Moves up to RDS_LOG_BATCH logs and every live request out of the queue. qlock held. */
-static size_t take_work_locked(rds_t *r, rds_logent_t *logs, rds_req_t **reqs, rds_req_t **dead)
+/* Closes the connection. What was in flight: logs are dropped (not confirmed), requests
+ * sent once that may be repeated go back to the head of the queue, the rest fail. */
+static void conn_drop(cmd_t *cm, const char *why)
 {
-    size_t n = 0;
-    while (r->logq_n && n < RDS_LOG_BATCH) {
-        logs[n++] = r->logq[r->logq_head];
+    rds_t *r = cm->r;
+    rds_req_t *again = NULL, *again_last = NULL;
+    int was_up = cm->state == ST_UP, stopping = atomic_load(&r->stopping);
+
+    if (cm->c)
+        redisFree(cm->c);
+    cm->c = NULL;
+    atomic_store(&r->cmd_connected, 0);
+    cm->want_write = cm->hello_left = 0;
+    while (cm->s_n) {
+        slot_t s = slot_pop(cm);
+        if (s.kind == SLOT_LOG) {
+            atomic_fetch_add(&r->logs_dropped, 1);
+        } else if (s.kind == SLOT_REQ) {
+            rds_req_t *q = s.q;
+            for (int i = 0; i < q->got; i++)
+                freeReplyObject(q->reps[i]);
+            q->got = 0;
+            if (!q->done && !stopping && q->ops->retry && q->tries < 2) {
+                q->next = NULL;
+                if (again_last)
+                    again_last->next = q;
+                else
+                    again = q;
+                again_last = q;
+                continue;
+            }
+            req_fail(r, q, DG_EIO, "connection to redis lost");
+            req_release(q);
+        }
+    }
+    cm->s_head = 0;
+    if (again) { /* ahead of the rest, in their order */
+        again_last->next = cm->pend;
+        if (!cm->pend)
+            cm->pend_tail = again_last;
+        cm->pend = again;
+    }
+    cm->state = ST_DOWN;
+    if (stopping)
+        return;
+    if (was_up) {
+        log_warn("redis", "command connection lost: %s; reconnecting", why);
+        cm->next_try = rds_now_ms(); /* once at once; backoff starts if that attempt fails */
+    } else {
+        if (!cm->outage)
+            log_warn("redis", "command connection: cannot connect: %s; retrying", why);
+        cm->backoff = rds_backoff_next(cm->backoff);
+        cm->next_try = rds_now_ms() + cm->backoff;
+    }
+    cm->outage = 1;
+}
+
+static void conn_flush(cmd_t *cm)
+{
+    int done = 0;
+    if (redisBufferWrite(cm->c, &done) != REDIS_OK) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", cm->c->errstr);
+        conn_drop(cm, why);
+        return;
+    }
+    cm->want_write = !done;
+}
+
+static void conn_start(cmd_t *cm)
+{
+    char err[256];
+    cm->c = rds_conn_start_nb(cm->r, err, sizeof(err));
+    if (!cm->c) {
+        conn_drop(cm, err);
+        return;
+    }
+    cm->state = ST_CONNECTING;
+    cm->phase_end = rds_now_ms() + RDS_CONNECT_TIMEOUT_MS;
+}
+
+/* The socket is writable: connected, or failed. Sends the handshake, PING last, so the
+ * connection counts as up only once Redis has answered on it. */
+static void conn_connected(cmd_t *cm)
+{
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(cm->c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        soerr = errno;
+    if (soerr) {
+        char why[160];
+        snprintf(why, sizeof(why), "%.100s:%d: %s", cm->r->cfg->redis_host, cm->r->cfg->redis_port,
+                 strerror(soerr));
+        conn_drop(cm, why);
+        return;
+    }
+    rds_hello_t h;
+    rds_hello_build(cm->r->cfg, 1, &h);
+    for (int i = 0; i < h.n; i++) {
+        if (redisAppendCommandArgv(cm->c, h.argc[i], h.argv[i], NULL) != REDIS_OK) {
+            conn_drop(cm, "out of memory");
+            return;
+        }
+        slot_push(cm, SLOT_HELLO, NULL);
+    }
+    cm->hello_left = h.n;
+    cm->state = ST_HELLO;
+    conn_flush(cm);
+}
+
+static void conn_up(cmd_t *cm)
+{
+    cm->state = ST_UP;
+    cm->backoff = 0; /* only a connection Redis answered on resets it */
+    atomic_store(&cm->r->cmd_connected, 1);
+    if (cm->outage)
+        log_info("redis", "command connection: connected");
+    cm->outage = 0;
+}
+
+/* One reply, for the oldest slot. */
+static void on_reply(cmd_t *cm, redisReply *rep)
+{
+    rds_t *r = cm->r;
+    if (cm->s_n == 0) {
+        freeReplyObject(rep);
+        conn_drop(cm, "reply to no command");
+        return;
+    }
+    slot_t *s = &cm->slots[cm->s_head];
+    if (s->kind == SLOT_LOG) {
+        atomic_fetch_add(rep->type == REDIS_REPLY_ERROR ? &r->logs_dropped : &r->logs_published, 1);
+        freeReplyObject(rep);
+        slot_pop(cm);
+    } else if (s->kind == SLOT_HELLO) {
+        slot_pop(cm);
+        if (rep->type == REDIS_REPLY_ERROR) {
+            char why[160];
+            snprintf(why, sizeof(why), "handshake: %.*s", (int)rep->len, rep->str);
+            freeReplyObject(rep);
+            conn_drop(cm, why);
+            return;
+        }
+        freeReplyObject(rep);
+        if (--cm->hello_left == 0)
+            conn_up(cm);
+    } else {
+        rds_req_t *q = s->q;
+        q->reps[q->got++] = rep;
+        if (q->got < q->nreps)
+            return;
+        slot_pop(cm);
+        if (!q->done) {
+            q->ops->decode(r, q, q->reps, q->got);
+            req_deliver(r, q);
+        }
+        req_release(q);
+    }
+}
+
+static void conn_read(cmd_t *cm)
+{
+    if (redisBufferRead(cm->c) != REDIS_OK) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", cm->c->errstr);
+        conn_drop(cm, why);
+        return;
+    }
+    while (cm->c) {
+        void *rep = NULL;
+        if (redisGetReplyFromReader(cm->c, &rep) != REDIS_OK) {
+            char why[128];
+            snprintf(why, sizeof(why), "%s", cm->c->errstr);
+            conn_drop(cm, why);
+            return;
+        }
+        if (!rep)
+            break;
+        on_reply(cm, rep);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The loop                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Moves queued requests to the private list (answering local ones at once) and, when the
+ * connection can take them, up to a batch of logs. Returns 1 if more logs are waiting. */
+static int take_work(cmd_t *cm, int logs)
+{
+    rds_t *r = cm->r;
+    int more = 0;
+    pthread_mutex_lock(&r->qlock);
+    r->wake_pending = 0;
+    rds_req_t *q = r->req_head;
+    r->req_head = r->req_tail = NULL;
+    size_t room = slot_room(cm);
+    while (logs && r->logq_n && cm->nlogs < RDS_LOG_BATCH && cm->nlogs < room) {
+        cm->logs[cm->nlogs++] = r->logq[r->logq_head];
         r->logq_bytes -= r->logq[r->logq_head].len;
         r->logq_head = (r->logq_head + 1) % RDS_LOGQ_MAX;
         r->logq_n--;
     }
-    rds_req_t *head = NULL, *tail = NULL;
-    while (r->req_head) {
-        rds_req_t *q = r->req_head;
-        r->req_head = q->next;
+    more = r->logq_n > 0;
+    pthread_mutex_unlock(&r->qlock);
+    while (q) {
+        rds_req_t *next = q->next;
+        if (q->local)
+            req_local(r, q);
+        else
+            pend_push(cm, q);
+        q = next;
+    }
+    return more;
+}
+
+/* Writes the taken logs and as many pending requests as the slots allow. */
+static void send_work(cmd_t *cm)
+{
+    rds_t *r = cm->r;
+    xadd_t x;
+    for (size_t i = 0; i < cm->nlogs; i++) {
+        rds_logent_t *le = &cm->logs[i];
+        if (xadd_build(r, &x, le) != 0) {
+            atomic_fetch_add(&r->logs_dropped, 1); /* not a log object: nothing to send */
+        } else if (cm->c && redisAppendCommandArgv(cm->c, x.argc, x.argv, x.lens) == REDIS_OK) {
+            slot_push(cm, SLOT_LOG, NULL);
+        } else {
+            atomic_fetch_add(&r->logs_dropped, 1);
+        }
+        json_decref(x.obj); /* hiredis copied the arguments */
+        free(le->json);
+    }
+    cm->nlogs = 0;
+    while (cm->c && cm->pend && slot_room(cm) > 0) {
+        rds_req_t *q = cm->pend;
+        cm->pend = q->next;
+        if (!cm->pend)
+            cm->pend_tail = NULL;
         q->next = NULL;
-        if (q->refs == 1) { /* its caller gave up already: do not even ask Redis */
-            q->refs = 0;
-            q->next = *dead;
-            *dead = q;
+        int n = q->ops->append(r, cm->c, q);
+        if (n == 0) {
+            req_local(r, q);
             continue;
         }
-        if (tail)
-            tail->next = q;
-        else
-            head = q;
-        tail = q;
+        if (n < 0 || n > RDS_REQ_MAX_REPLIES) {
+            /* A half-built pipeline cannot be read back in step: drop the connection. */
+            req_fail(r, q, DG_ENOMEM, "out of memory building a pipeline");
+            req_release(q);
+            conn_drop(cm, "out of memory building a pipeline");
+            return;
+        }
+        q->nreps = n;
+        q->tries++;
+        slot_push(cm, SLOT_REQ, q);
     }
-    r->req_tail = NULL;
-    *reqs = head;
-    return n;
+    if (cm->c)
+        conn_flush(cm);
+}
+
+/* Fails requests whose deadline passed (queued or on the wire: the latter stay in their slot
+ * until their replies arrive or the connection goes). Returns the next deadline, or -1. */
+static int64_t expire(cmd_t *cm, int64_t now)
+{
+    int64_t next = -1;
+    rds_req_t **pp = &cm->pend, *prev = NULL;
+    while (*pp) {
+        rds_req_t *q = *pp;
+        if (q->deadline <= now) {
+            *pp = q->next;
+            req_timeout(cm->r, q);
+            req_release(q);
+            continue;
+        }
+        if (next < 0 || q->deadline < next)
+            next = q->deadline;
+        prev = q;
+        pp = &q->next;
+    }
+    cm->pend_tail = prev;
+    for (size_t i = 0; i < cm->s_n; i++) {
+        slot_t *s = &cm->slots[(cm->s_head + i) % RDS_INFLIGHT_MAX];
+        if (s->kind != SLOT_REQ || s->q->done)
+            continue;
+        if (s->q->deadline <= now)
+            req_timeout(cm->r, s->q);
+        else if (next < 0 || s->q->deadline < next)
+            next = s->q->deadline;
+    }
+    return next;
+}
+
+static int64_t min_time(int64_t a, int64_t b)
+{
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* Sends what is left in the log queue (best effort, bounded: other threads may keep logging
+ * while we stop), then closes. Requests were completed with DG_ECLOSED already. */
+static void stop_flush(cmd_t *cm)
+{
+    int64_t end = rds_now_ms() + RDS_STOP_FLUSH_TIMEOUT_MS;
+    for (int round = 0; cm->c && cm->state == ST_UP; round++) {
+        int64_t now = rds_now_ms();
+        if (now >= end)
+            break;
+        if (round <= RDS_LOGQ_MAX / RDS_LOG_BATCH) {
+            take_work(cm, 1);
+            pend_fail_all(cm, DG_ECLOSED, "redis client stopped");
+            send_work(cm);
+        }
+        if (!cm->c || (!cm->logs_flying && !cm->want_write))
+            break;
+        struct pollfd p = {.fd = cm->c->fd, .events = POLLIN | (cm->want_write ? POLLOUT : 0)};
+        if (poll(&p, 1, (int)(end - now)) <= 0)
+            continue;
+        if (p.revents & (POLLIN | POLLERR | POLLHUP))
+            conn_read(cm);
+        if (cm->c && cm->want_write && (p.revents & POLLOUT))
+            conn_flush(cm);
+    }
+    conn_drop(cm, "stopping");
 }
 
 void *rds_cmd_main(void *arg)
 {
     rds_t *r = arg;
-    redisContext *c = NULL;
-    int backoff = 0, outage = 0;
-    int64_t next_try = 0;
-    char err[256];
-    rds_logent_t *logs = r->batch;
-
+    cmd_t *cm = calloc(1, sizeof(*cm));
+    if (!cm) {
+        log_error("redis", "command thread: out of memory");
+        rds_cmd_close(r);
+        return NULL;
+    }
+    cm->r = r;
     log_thread_no_publish(); /* this thread writes the log stream: never feed it back */
-    for (;;) {
-        rds_req_t *reqs = NULL, *dead = NULL, *retry = NULL;
-        size_t nlogs = 0;
-        int stop, stale = 0;
 
-        pthread_mutex_lock(&r->qlock);
-        for (;;) {
-            stop = atomic_load(&r->stopping);
-            if (stop)
-                break;
-            if (!c && rds_now_ms() >= next_try)
-                break;
-            if (!c) {
-                /* Down and waiting to retry: answer callers now rather than at their timeout. */
-                if (outage && r->req_head) {
-                    rds_req_t *d = rds_fail_requests_locked(r, "redis unavailable");
-                    pthread_mutex_unlock(&r->qlock);
-                    rds_free_req_list(d);
-                    pthread_mutex_lock(&r->qlock);
-                    continue;
-                }
-                struct timespec ts = rds_deadline_ts(next_try);
-                pthread_cond_timedwait(&r->qcond, &r->qlock, &ts);
-                continue;
-            }
-            if (r->logq_n || r->req_head) {
-                stale = rds_conn_stale(c);
-                break;
-            }
-            pthread_cond_wait(&r->qcond, &r->qlock);
-        }
-        if (c && !stale)
-            nlogs = take_work_locked(r, logs, &reqs, &dead);
-        pthread_mutex_unlock(&r->qlock);
-        rds_free_req_list(dead);
-        dead = NULL;
-        if (stale) { /* reconnect now; the queued work waits for the new connection */
-            atomic_store(&r->cmd_connected, 0);
-            rds_conn_close(&r->cmd);
-            c = NULL;
-            log_warn("redis", "command connection closed by the server; reconnecting");
-            outage = 1;
-            next_try = 0;
-            continue;
-        }
+    while (!atomic_load(&r->stopping)) {
+        int more = take_work(cm, cm->state == ST_UP);
+        int64_t now = rds_now_ms();
+        if (cm->state == ST_DOWN && now >= cm->next_try)
+            conn_start(cm);
+        if ((cm->state == ST_CONNECTING || cm->state == ST_HELLO) && now >= cm->phase_end)
+            conn_drop(cm, "redis did not answer the handshake in time");
+        if (cm->state == ST_DOWN && cm->outage) /* answer callers now, not at their timeout */
+            pend_fail_all(cm, DG_EIO, "redis unavailable");
+        if (cm->state == ST_UP)
+            send_work(cm);
 
-        if (stop) {
-            /* Best effort: what is queued at shutdown still reaches the stream, briefly. */
-            if (c) {
-                redisSetTimeout(c, rds_ms_tv(RDS_STOP_FLUSH_TIMEOUT_MS));
-                /* Bounded: other threads may keep logging while we stop. */
-                for (int round = 0; (nlogs || reqs) && round <= RDS_LOGQ_MAX / RDS_LOG_BATCH;
-                     round++) {
-                    if (cmd_batch(r, c, logs, nlogs, reqs, NULL, err, sizeof(err)) != 0) {
-                        nlogs = 0;
-                        reqs = NULL;
-                        break;
-                    }
-                    pthread_mutex_lock(&r->qlock);
-                    nlogs = take_work_locked(r, logs, &reqs, &dead);
-                    pthread_mutex_unlock(&r->qlock);
-                    rds_free_req_list(dead);
-                    dead = NULL;
-                }
-            }
-            for (size_t i = 0; i < nlogs; i++) { /* taken but never sent */
-                free(logs[i].json);
-                atomic_fetch_add(&r->logs_dropped, 1);
-            }
-            while (reqs) {
-                rds_req_t *q = reqs;
-                reqs = q->next;
-                q->next = NULL;
-                req_complete(r, q, DG_EIO, "redis client stopped");
-            }
+        int64_t wake_at = expire(cm, now);
+        if (cm->state == ST_DOWN)
+            wake_at = min_time(wake_at, cm->next_try);
+        else if (cm->state != ST_UP)
+            wake_at = min_time(wake_at, cm->phase_end);
+        int timeout = -1;
+        if (more && cm->state == ST_UP && slot_room(cm) > 0)
+            timeout = 0;
+        else if (wake_at >= 0)
+            timeout = wake_at > now ? (int)(wake_at - now) : 0;
+
+        struct pollfd p[2] = {{.fd = r->wake_fd, .events = POLLIN}, {.fd = -1}};
+        if (cm->c) {
+            p[1].fd = cm->c->fd;
+            p[1].events =
+                cm->state == ST_CONNECTING ? POLLOUT : POLLIN | (cm->want_write ? POLLOUT : 0);
+        }
+        if (poll(p, 2, timeout) < 0 && errno != EINTR) {
+            log_error("redis", "command thread: poll: %s", strerror(errno));
             break;
         }
-        if (!c) {
-            c = rds_conn_open(r, &r->cmd, RDS_CMD_TIMEOUT_MS, err, sizeof(err));
-            if (!c) {
-                if (!outage)
-                    log_warn("redis", "command connection: cannot connect: %s; retrying", err);
-                outage = 1;
-                backoff = rds_backoff_next(backoff);
-                next_try = rds_now_ms() + backoff;
-                continue;
-            }
-            if (outage)
-                log_info("redis", "command connection: connected");
-            outage = 0;
-            backoff = 0;
-            atomic_store(&r->cmd_connected, 1);
+        if (p[0].revents & POLLIN) {
+            uint64_t n;
+            ssize_t rd = read(r->wake_fd, &n, sizeof(n));
+            (void)rd;
+        }
+        if (!cm->c || !p[1].revents)
+            continue;
+        if (cm->state == ST_CONNECTING) {
+            conn_connected(cm);
             continue;
         }
-        if (cmd_batch(r, c, logs, nlogs, reqs, &retry, err, sizeof(err)) != 0) {
-            atomic_store(&r->cmd_connected, 0);
-            rds_conn_close(&r->cmd);
-            c = NULL;
-            pthread_mutex_lock(&r->qlock);
-            requeue_locked(r, retry);
-            pthread_mutex_unlock(&r->qlock);
-            if (atomic_load(&r->stopping))
-                break;
-            log_warn("redis", "command connection lost: %s; reconnecting", err);
-            outage = 1;
-            next_try = 0; /* once at once; backoff starts if that attempt fails */
-        }
+        if (p[1].revents & (POLLIN | POLLERR | POLLHUP))
+            conn_read(cm);
+        if (cm->c && cm->want_write && (p[1].revents & POLLOUT))
+            conn_flush(cm);
     }
-    atomic_store(&r->cmd_connected, 0);
-    rds_conn_close(&r->cmd);
-    pthread_mutex_lock(&r->qlock);
-    r->closed = 1;
-    rds_req_t *d = rds_fail_requests_locked(r, "redis client stopped");
-    pthread_mutex_unlock(&r->qlock);
-    rds_free_req_list(d);
-    return NULL;
-}
 
-int rds_publish_log(rds_t *r, int level, const char *ns, const char *json, size_t len)
-{
-    (void)level; /* the JSON carries level and ns; the hook signature has them for filters */
-    (void)ns;
-    if (!r || !json)
-        return DG_EINVAL;
-    if (len > DEC_LOG_MAX) {
-        atomic_fetch_add(&r->logs_dropped, 1);
-        return DG_ELIMIT;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        atomic_fetch_add(&r->logs_dropped, 1);
-        return DG_ENOMEM;
-    }
-    memcpy(copy, json, len);
-    copy[len] = '\0';
-    int rc = 0;
+    /* Stop: refuse and fail every request first, so rds_stop's promise holds, then flush. */
     pthread_mutex_lock(&r->qlock);
-    if (r->closed) {
-        rc = DG_ECLOSED;
-    } else if (r->logq_n >= RDS_LOGQ_MAX || r->logq_bytes + len > RDS_LOGQ_BYTES) {
-        rc = DG_ELIMIT;
-    } else {
-        r->logq[(r->logq_head + r->logq_n) % RDS_LOGQ_MAX] = (rds_logent_t){copy, len};
-        r->logq_n++;
-        r->logq_bytes += len;
-        pthread_cond_signal(&r->qcond);
-    }
+    r->req_closed = 1;
     pthread_mutex_unlock(&r->qlock);
-    if (rc != 0) {
-        free(copy);
+    take_work(cm, 0);
+    pend_fail_all(cm, DG_ECLOSED, "redis client stopped");
+    for (size_t i = 0; i < cm->s_n; i++) {
+        slot_t *s = &cm->slots[(cm->s_head + i) % RDS_INFLIGHT_MAX];
+        if (s->kind == SLOT_REQ)
+            req_fail(r, s->q, DG_ECLOSED, "redis client stopped");
+    }
+    stop_flush(cm);
+    for (size_t i = 0; i < cm->nlogs; i++) { /* taken but never sent */
+        free(cm->logs[i].json);
         atomic_fetch_add(&r->logs_dropped, 1);
     }
-    return rc;
+    rds_cmd_close(r);
+    free(cm);
+    return NULL;
 }

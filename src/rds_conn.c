@@ -2,7 +2,6 @@
  * connect + AUTH + SELECT with timeouts, capped backoff, and small reply accessors.
  * No thread of its own and no policy: readers and the command thread decide when to call. */
 #include <hiredis/hiredis.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,26 +104,67 @@ redisReply *rds_run(redisContext *c, int argc, const char **argv, const size_t *
     return rep;
 }
 
-/* Connects, publishes the context (so rds_stop can interrupt it), then AUTH and SELECT. */
-redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen)
+void rds_hello_build(const cfg_t *cfg, int ping, rds_hello_t *h)
 {
-    const cfg_t *cfg = r->cfg;
-    const char *host = cfg->redis_host[0] ? cfg->redis_host : "127.0.0.1";
-    int port = cfg->redis_port > 0 ? cfg->redis_port : 6379;
-    redisReply *rep;
+    h->n = 0;
+    if (cfg->redis_password[0]) {
+        int k = 0;
+        h->argv[h->n][k++] = "AUTH";
+        if (cfg->redis_user[0])
+            h->argv[h->n][k++] = cfg->redis_user;
+        h->argv[h->n][k++] = cfg->redis_password;
+        h->argc[h->n++] = k;
+    }
+    if (cfg->redis_db > 0) {
+        snprintf(h->db, sizeof(h->db), "%d", cfg->redis_db);
+        h->argv[h->n][0] = "SELECT";
+        h->argv[h->n][1] = h->db;
+        h->argc[h->n++] = 2;
+    }
+    if (ping) {
+        h->argv[h->n][0] = "PING";
+        h->argc[h->n++] = 1;
+    }
+}
 
-    redisContext *c = redisConnectWithTimeout(host, port, rds_ms_tv(RDS_CONNECT_TIMEOUT_MS));
+static const char *conn_host(const cfg_t *cfg)
+{
+    return cfg->redis_host[0] ? cfg->redis_host : "127.0.0.1";
+}
+
+static int conn_port(const cfg_t *cfg)
+{
+    return cfg->redis_port > 0 ? cfg->redis_port : 6379;
+}
+
+/* A freshly made context, or NULL with err filled (and c freed) when connecting failed. */
+static redisContext *conn_made(const cfg_t *cfg, redisContext *c, char *err, size_t errlen)
+{
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "%.128s:%d: %.100s", host, port, c->errstr);
+        snprintf(err, errlen, "%.128s:%d: %.100s", conn_host(cfg), conn_port(cfg), c->errstr);
         redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, rds_ms_tv(timeout_ms));
     redisEnableKeepAlive(c);
+    return c;
+}
+
+redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen)
+{
+    const cfg_t *cfg = r->cfg;
+    rds_hello_t h;
+
+    redisContext *c = conn_made(
+        cfg,
+        redisConnectWithTimeout(conn_host(cfg), conn_port(cfg), rds_ms_tv(RDS_CONNECT_TIMEOUT_MS)),
+        err, errlen);
+    if (!c)
+        return NULL;
+    redisSetTimeout(c, rds_ms_tv(timeout_ms));
     pthread_mutex_lock(&cn->lock);
     if (atomic_load(&r->stopping)) {
         pthread_mutex_unlock(&cn->lock);
@@ -135,29 +175,22 @@ redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err,
     cn->ctx = c;
     pthread_mutex_unlock(&cn->lock);
 
-    if (cfg->redis_password[0]) {
-        const char *argv[3] = {"AUTH", cfg->redis_user, cfg->redis_password};
-        int argc = 3;
-        if (!cfg->redis_user[0]) {
-            argv[1] = cfg->redis_password;
-            argc = 2;
+    rds_hello_build(cfg, 0, &h);
+    for (int i = 0; i < h.n; i++) {
+        redisReply *rep = rds_run(c, h.argc[i], h.argv[i], NULL, err, errlen);
+        if (!rep) {
+            rds_conn_close(cn);
+            return NULL;
         }
-        if (!(rep = rds_run(c, argc, argv, NULL, err, errlen)))
-            goto fail;
-        freeReplyObject(rep);
-    }
-    if (cfg->redis_db > 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", cfg->redis_db);
-        const char *argv[2] = {"SELECT", db};
-        if (!(rep = rds_run(c, 2, argv, NULL, err, errlen)))
-            goto fail;
         freeReplyObject(rep);
     }
     return c;
-fail:
-    rds_conn_close(cn);
-    return NULL;
+}
+
+redisContext *rds_conn_start_nb(rds_t *r, char *err, size_t errlen)
+{
+    const cfg_t *cfg = r->cfg;
+    return conn_made(cfg, redisConnectNonBlock(conn_host(cfg), conn_port(cfg)), err, errlen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -188,12 +221,4 @@ const redisReply *rds_info_get(const redisReply *info, const char *name)
 int rds_is_no_such_key(const redisReply *rep)
 {
     return rep && rep->type == REDIS_REPLY_ERROR && rep->str && strstr(rep->str, "no such key");
-}
-
-/* An idle connection with something to read was closed by the server (CLIENT KILL, timeout,
- * restart): find out before sending, not from a failed request. */
-int rds_conn_stale(redisContext *c)
-{
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    return poll(&p, 1, 0) != 0;
 }

@@ -3,10 +3,11 @@
  *
  * Threads and locks:
  *   - reader i owns readers[i].conn.ctx; rds_stop() only shutdown()s its fd, under conn.lock.
- *   - the command thread owns cmd.ctx the same way; qlock guards the log queue and requests.
+ *   - the command thread owns its context alone (non-blocking, polled with the wake eventfd);
+ *     qlock guards the log queue, the request queue and the flags below it in struct rds.
  *   - stop_lock/stop_cond only carry the stop signal to readers sleeping in their backoff.
- *   Locks are never nested, and nothing logs while holding qlock: the log hook
- *   (rds_publish_log) takes qlock, so logging there would deadlock. */
+ *   Locks are never nested, nothing logs while holding qlock (the log hook, rds_publish_log,
+ *   takes qlock), and no callback runs under a lock. */
 #ifndef RDS_INT_H
 #define RDS_INT_H
 
@@ -30,10 +31,12 @@
 #define RDS_BACKOFF_MAX_MS 5000
 #define RDS_CONNECT_TIMEOUT_MS 2000
 #define RDS_READER_TIMEOUT_MS 7000 /* > XREAD BLOCK: a silent socket this long is dead */
-#define RDS_CMD_TIMEOUT_MS 5000
 #define RDS_STOP_FLUSH_TIMEOUT_MS 1000
 #define RDS_RANGE_MAX 10000         /* entries per rds_range call */
 #define RDS_THREAD_STACK (4u << 20) /* jansson recursion on 2048-deep JSON needs room */
+#define RDS_REQ_MAX 65536           /* requests queued or in flight before DG_ELIMIT */
+#define RDS_REQ_MAX_REPLIES 24      /* replies one request may expect */
+#define RDS_INFLIGHT_MAX 1024       /* reply groups in flight on the command connection */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Types                                                                                      */
@@ -63,26 +66,41 @@ typedef struct rds_logent {
     size_t len;
 } rds_logent_t;
 
-enum rds_req_type { REQ_RANGE, REQ_INFO };
+typedef struct rds_req rds_req_t;
 
-/* A caller's request. Two references (caller, command thread), counted under qlock, so a
- * caller that times out simply drops its reference and the command thread frees the rest. */
-typedef struct rds_req {
-    struct rds_req *next;
-    int type;
-    int refs, done, status;
-    int tries; /* command thread: sent this many times (read-only, so one retry is safe) */
+/* What one kind of request does. Every hook runs on the command thread, without locks
+ * (rds_stop may run deliver/destroy on its own thread when the command thread never ran). */
+typedef struct rds_req_ops {
+    /* Appends the request's commands to c's output buffer; returns how many replies they
+     * produce (at most RDS_REQ_MAX_REPLIES), or -1 (out of memory: the pipeline is unusable).
+     * Not called for q->local requests. */
+    int (*append)(rds_t *r, redisContext *c, rds_req_t *q);
+    /* Turns the n replies (n 0 for local requests) into the outcome: q->status, q->err and
+     * the kind's result. The replies stay owned by the request machinery. */
+    void (*decode)(rds_t *r, rds_req_t *q, redisReply **reps, int n);
+    /* Hands the outcome (q->status 0 with the result, or a DG_* code with q->err) to the
+     * caller's callback. Called exactly once per request that was queued. */
+    void (*deliver)(rds_t *r, rds_req_t *q);
+    /* Frees q and whatever of its result the callback did not take. */
+    void (*destroy)(rds_req_t *q);
+    int retry; /* 1: safe to send again after a lost connection (reads, idempotent writes) */
+} rds_req_ops_t;
+
+/* The common head of every request; a kind embeds it first. Private to the command thread
+ * once rds_req_submit() returned 0. */
+struct rds_req {
+    rds_req_t *next;
+    const rds_req_ops_t *ops;
+    int64_t deadline; /* CLOCK_MONOTONIC ms; the request fails with DG_EIO then */
+    int timeout_ms;
+    int local;  /* answered without Redis (e.g. an empty range) */
+    int status; /* outcome for deliver() */
+    int done;   /* deliver() was called */
+    int tries;  /* times sent */
+    int nreps, got;
+    redisReply *reps[RDS_REQ_MAX_REPLIES];
     char err[128];
-    pthread_cond_t cond;
-    /* REQ_RANGE */
-    int stream;
-    cur_id_t after, upto;
-    int count;
-    rds_range_t range;
-    /* REQ_INFO: last-generated-id per stream */
-    cur_id_t lgid[CFG_MAX_QUEUES + 1];
-    int lgid_state[CFG_MAX_QUEUES + 1]; /* 1 known, 0 unknown, 2 stream does not exist */
-} rds_req_t;
+};
 
 struct rds {
     const cfg_t *cfg;
@@ -98,16 +116,17 @@ struct rds {
 
     pthread_t cmd_thread;
     int cmd_ok;
-    rds_conn_t cmd;
-    atomic_int cmd_connected;
+    int wake_fd;              /* eventfd: work queued, or stopping */
+    atomic_int cmd_connected; /* handshake done, connection up */
 
     pthread_mutex_t qlock;
-    pthread_cond_t qcond;
     rds_logent_t logq[RDS_LOGQ_MAX];
     size_t logq_head, logq_n, logq_bytes;
     rds_req_t *req_head, *req_tail;
-    int closed; /* under qlock: the command thread is gone, nothing more is accepted */
-    rds_logent_t batch[RDS_LOG_BATCH]; /* command thread only */
+    int wake_pending; /* under qlock: wake_fd was written and not yet consumed */
+    int req_closed;   /* under qlock: requests are refused (stop drained them) */
+    int closed;       /* under qlock: logs are refused too (the command thread is gone) */
+    atomic_int req_live;
     _Atomic uint64_t logs_published, logs_dropped;
 };
 
@@ -125,15 +144,25 @@ int rds_wait_stop(rds_t *r, int ms);
 /* The next backoff after ms (0: the first), doubling up to RDS_BACKOFF_MAX_MS. */
 int rds_backoff_next(int ms);
 
-/* Connects, publishes the context in cn (so rds_stop can interrupt it), then AUTH and
- * SELECT. NULL with err filled on failure. Thread: cn's owner. */
+/* The commands that open every connection: AUTH (when configured), SELECT (db > 0), and,
+ * with ping, PING. Returns how many were written to argc/argv (argv points into cfg and
+ * into db, which must outlive their use). */
+typedef struct rds_hello {
+    int n;
+    int argc[3];
+    const char *argv[3][3];
+    char db[16];
+} rds_hello_t;
+void rds_hello_build(const cfg_t *cfg, int ping, rds_hello_t *h);
+
+/* Connects (blocking, with timeouts), publishes the context in cn (so rds_stop can interrupt
+ * it), then AUTH and SELECT. NULL with err filled on failure. Thread: cn's owner. */
 redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen);
 void rds_conn_close(rds_conn_t *cn);
 /* Makes a blocked read on the connection return at once; the owner then sees the stop flag. */
 void rds_conn_interrupt(rds_conn_t *cn);
-/* An idle connection with something to read was closed by the server (CLIENT KILL, timeout,
- * restart): find out before sending, not from a failed request. */
-int rds_conn_stale(redisContext *c);
+/* Starts a non-blocking connect; the caller polls for POLLOUT and checks SO_ERROR. */
+redisContext *rds_conn_start_nb(rds_t *r, char *err, size_t errlen);
 /* Runs a command; NULL with err filled on I/O or error replies. */
 redisReply *rds_run(redisContext *c, int argc, const char **argv, const size_t *lens, char *err,
                     size_t errlen);
@@ -164,24 +193,34 @@ int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields
                      msg_t **m, char *job_id, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Threads and requests                                                                       */
+/* Threads, the request queue (rds_cmd.c)                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
 void *rds_reader_main(void *arg); /* arg: rds_reader_t */
 void *rds_cmd_main(void *arg);    /* arg: rds_t */
 
-rds_req_t *rds_req_new(int type);
-void rds_req_free(rds_req_t *q);
-/* Queues q and waits for it; returns 1 when done, 0 on timeout or when the command thread is
- * gone (q then belongs to the command thread, or is freed here). */
-int rds_req_submit_wait(rds_t *r, rds_req_t *q, int timeout_ms);
-/* Fails every queued request. qlock held. Returns those to free (rds_free_req_list). */
-rds_req_t *rds_fail_requests_locked(rds_t *r, const char *why);
-void rds_free_req_list(rds_req_t *q);
+/* Fills q's common head; timeout_ms > 0 sets the deadline when it is submitted. */
+void rds_req_init(rds_req_t *q, const rds_req_ops_t *ops, int timeout_ms);
+/* Hands q to the command thread: 0 (q is the thread's; deliver() will run exactly once),
+ * DG_ECLOSED (not started, or stopping) or DG_ELIMIT (RDS_REQ_MAX pending); on an error q
+ * is still the caller's to destroy and nothing is delivered. Never blocks. Thread: any. */
+int rds_req_submit(rds_t *r, rds_req_t *q);
+/* Wakes the command thread (work queued, or stopping). Thread: any. */
+void rds_cmd_wake(rds_t *r);
+/* Completes every request still queued with DG_ECLOSED and refuses new ones (rds_stop,
+ * after the command thread is gone). */
+void rds_cmd_close(rds_t *r);
 
-/* Decodes a replay's EXEC reply [XINFO STREAM, XRANGE] into q->range (rds_range.c). */
-void rds_range_decode(rds_t *r, rds_req_t *q, const redisReply *exec);
-/* Decodes XINFO STREAM replies, one per stream, into q->lgid (redis.c). */
-void rds_info_decode(rds_t *r, rds_req_t *q, redisReply **reps);
+/* A one-shot wait for a callback, for the blocking wrappers over the async API. */
+typedef struct rds_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+} rds_waiter_t;
+void rds_waiter_init(rds_waiter_t *w);
+/* From the callback; w must not be touched after it returns. */
+void rds_waiter_wake(rds_waiter_t *w);
+/* Blocks until woken, then releases w. */
+void rds_waiter_wait(rds_waiter_t *w);
 
 #endif

@@ -1,6 +1,8 @@
 /* rds_range.c - replays: XINFO STREAM + XRANGE in one transaction, decoded like live
- * entries, with gap detection; the blocking rds_range() on the command thread's queue. */
+ * entries, with gap detection. A request kind of the command thread (rds_range_async), and
+ * the blocking rds_range() over it. */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +10,18 @@
 #include "dg.h"
 #include "rds_int.h"
 
+typedef struct range_req {
+    rds_req_t q;
+    int stream;
+    cur_id_t after, upto;
+    int count;
+    rds_range_t range; /* the result; moves to the callback on success */
+    rds_range_cb cb;
+    void *ud;
+} range_req_t;
+
 /* Decodes a replay's EXEC reply [XINFO STREAM, XRANGE] into q->range. */
-void rds_range_decode(rds_t *r, rds_req_t *q, const redisReply *exec)
+static void range_exec_decode(rds_t *r, range_req_t *q, const redisReply *exec)
 {
     rds_range_t *out = &q->range;
     const redisReply *info, *xr;
@@ -17,20 +29,20 @@ void rds_range_decode(rds_t *r, rds_req_t *q, const redisReply *exec)
 
     out->last = q->after;
     if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) {
-        q->status = DG_EIO;
-        snprintf(q->err, sizeof(q->err), "replay transaction failed");
+        q->q.status = DG_EIO;
+        snprintf(q->q.err, sizeof(q->q.err), "replay transaction failed");
         return;
     }
     info = exec->element[0];
     xr = exec->element[1];
     if (xr->type == REDIS_REPLY_ERROR) {
-        q->status = DG_EIO;
-        snprintf(q->err, sizeof(q->err), "XRANGE: %.*s", (int)xr->len, xr->str);
+        q->q.status = DG_EIO;
+        snprintf(q->q.err, sizeof(q->q.err), "XRANGE: %.*s", (int)xr->len, xr->str);
         return;
     }
     if (xr->type != REDIS_REPLY_ARRAY) {
-        q->status = DG_EIO;
-        snprintf(q->err, sizeof(q->err), "XRANGE: unexpected reply");
+        q->q.status = DG_EIO;
+        snprintf(q->q.err, sizeof(q->q.err), "XRANGE: unexpected reply");
         return;
     }
 
@@ -65,8 +77,8 @@ void rds_range_decode(rds_t *r, rds_req_t *q, const redisReply *exec)
     rds_fields_t *fb = malloc(sizeof(*fb));
     if (!out->items || !fb) {
         free(fb);
-        q->status = DG_ENOMEM;
-        snprintf(q->err, sizeof(q->err), "out of memory");
+        q->q.status = DG_ENOMEM;
+        snprintf(q->q.err, sizeof(q->q.err), "out of memory");
         return;
     }
     for (size_t i = 0; i < xr->elements; i++) {
@@ -84,12 +96,107 @@ void rds_range_decode(rds_t *r, rds_req_t *q, const redisReply *exec)
             it->msg = m;
             out->n++;
         } else if (rc == RDS_ENT_NOMEM) {
-            q->status = DG_ENOMEM;
-            snprintf(q->err, sizeof(q->err), "out of memory");
+            q->q.status = DG_ENOMEM;
+            snprintf(q->q.err, sizeof(q->q.err), "out of memory");
             break;
         }
     }
     free(fb);
+}
+
+static int range_append(rds_t *r, redisContext *c, rds_req_t *base)
+{
+    range_req_t *q = (range_req_t *)base;
+    const char *key = r->readers[q->stream].key;
+    char from[CUR_ID_STR_MAX + 1], to[CUR_ID_STR_MAX], cnt[16];
+    from[0] = '(';
+    cur_id_format(q->after, from + 1);
+    cur_id_format(q->upto, to);
+    snprintf(cnt, sizeof(cnt), "%d", q->count);
+    const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
+    const char *info[3] = {"XINFO", "STREAM", key};
+    const char *range[6] = {"XRANGE", key, from, to, "COUNT", cnt};
+    /* One transaction, so the gap check and the entries see the same stream. */
+    if (redisAppendCommandArgv(c, 1, multi, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(c, 3, info, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(c, 6, range, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(c, 1, exec, NULL) != REDIS_OK)
+        return -1;
+    return 4;
+}
+
+static void range_decode(rds_t *r, rds_req_t *base, redisReply **reps, int n)
+{
+    range_req_t *q = (range_req_t *)base;
+    q->range.last = q->after;
+    if (n == 0) /* empty interval */
+        return;
+    range_exec_decode(r, q, reps[n - 1]);
+}
+
+static void range_deliver(rds_t *r, rds_req_t *base)
+{
+    range_req_t *q = (range_req_t *)base;
+    (void)r;
+    if (base->status == 0) {
+        q->cb(q->ud, 0, &q->range, NULL);
+        memset(&q->range, 0, sizeof(q->range)); /* the callback owns the items now */
+    } else {
+        q->cb(q->ud, base->status, NULL, base->err);
+    }
+}
+
+static void range_destroy(rds_req_t *base)
+{
+    range_req_t *q = (range_req_t *)base;
+    rds_range_free(&q->range);
+    free(q);
+}
+
+static const rds_req_ops_t range_ops = {
+    range_append, range_decode, range_deliver, range_destroy, 1 /* a read: safe to repeat */
+};
+
+int rds_range_async(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, int timeout_ms,
+                    rds_range_cb cb, void *ud)
+{
+    if (!r || !cb || stream < 0 || stream >= r->nstreams || timeout_ms <= 0)
+        return DG_EINVAL;
+    range_req_t *q = calloc(1, sizeof(*q));
+    if (!q)
+        return DG_ENOMEM;
+    rds_req_init(&q->q, &range_ops, timeout_ms);
+    q->q.local = cur_id_cmp(after, upto) >= 0;
+    q->stream = stream;
+    q->after = after;
+    q->upto = upto;
+    q->count = count < 1 ? 1 : count > RDS_RANGE_MAX ? RDS_RANGE_MAX : count;
+    q->cb = cb;
+    q->ud = ud;
+    int rc = rds_req_submit(r, &q->q);
+    if (rc != 0)
+        free(q);
+    return rc;
+}
+
+/* The blocking form: a waiter on the caller's stack that the callback fills. */
+typedef struct range_wait {
+    rds_waiter_t w;
+    int status;
+    rds_range_t *out;
+    char *errstr;
+    size_t errlen;
+} range_wait_t;
+
+static void range_wait_cb(void *ud, int status, rds_range_t *res, const char *err)
+{
+    range_wait_t *rw = ud;
+    rw->status = status;
+    if (res)
+        *rw->out = *res; /* takes the items */
+    else if (rw->errstr && rw->errlen)
+        snprintf(rw->errstr, rw->errlen, "%s", err ? err : dg_strerror(status));
+    rds_waiter_wake(&rw->w);
 }
 
 int rds_range(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, int timeout_ms,
@@ -106,30 +213,27 @@ int rds_range(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, in
     }
     if (cur_id_cmp(after, upto) >= 0)
         return 0;
-    rds_req_t *q = rds_req_new(REQ_RANGE);
-    if (!q) {
+    if (r->cmd_ok && pthread_equal(pthread_self(), r->cmd_thread)) {
+        if (errstr && errlen) /* it would wait for itself */
+            snprintf(errstr, errlen, "rds_range called on the command thread");
+        return DG_EINVAL;
+    }
+    range_wait_t rw = {.out = out, .errstr = errstr, .errlen = errlen};
+    rds_waiter_init(&rw.w);
+    int rc = rds_range_async(r, stream, after, upto, count, timeout_ms > 0 ? timeout_ms : 1,
+                             range_wait_cb, &rw);
+    if (rc != 0) {
+        rds_waiter_wake(&rw.w); /* nothing will call back: release the waiter */
+        rds_waiter_wait(&rw.w);
         if (errstr && errlen)
-            snprintf(errstr, errlen, "out of memory");
-        return DG_ENOMEM;
+            snprintf(errstr, errlen, "%s",
+                     rc == DG_ENOMEM   ? "out of memory"
+                     : rc == DG_ELIMIT ? "too many redis requests pending"
+                                       : "redis client is not running");
+        return rc == DG_ENOMEM ? DG_ENOMEM : DG_EIO;
     }
-    q->stream = stream;
-    q->after = after;
-    q->upto = upto;
-    q->count = count < 1 ? 1 : count > RDS_RANGE_MAX ? RDS_RANGE_MAX : count;
-    if (!rds_req_submit_wait(r, q, timeout_ms)) {
-        if (errstr && errlen)
-            snprintf(errstr, errlen, "redis did not answer within %d ms", timeout_ms);
-        return DG_EIO; /* q now belongs to the command thread */
-    }
-    int rc = q->status;
-    if (rc == 0) {
-        *out = q->range;
-        memset(&q->range, 0, sizeof(q->range));
-    } else if (errstr && errlen) {
-        snprintf(errstr, errlen, "%s", q->err);
-    }
-    rds_req_free(q);
-    return rc == 0 ? 0 : rc == DG_ENOMEM ? DG_ENOMEM : DG_EIO;
+    rds_waiter_wait(&rw.w);
+    return rw.status == 0 ? 0 : rw.status == DG_ENOMEM ? DG_ENOMEM : DG_EIO;
 }
 
 void rds_range_free(rds_range_t *out)

@@ -8,18 +8,88 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "dg.h"
 #include "rds_int.h"
 
-void rds_info_decode(rds_t *r, rds_req_t *q, redisReply **reps)
+/* ------------------------------------------------------------------------------------------ */
+/* Stream info for health: one XINFO STREAM per stream, through the command thread            */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct info_wait {
+    rds_waiter_t w;
+    int status;
+    cur_id_t lgid[CFG_MAX_QUEUES + 1];
+    int lgid_state[CFG_MAX_QUEUES + 1]; /* 1 known, 0 unknown, 2 stream does not exist */
+} info_wait_t;
+
+typedef struct info_req {
+    rds_req_t q;
+    info_wait_t *wait;
+    cur_id_t lgid[CFG_MAX_QUEUES + 1];
+    int lgid_state[CFG_MAX_QUEUES + 1];
+} info_req_t;
+
+static int info_append(rds_t *r, redisContext *c, rds_req_t *base)
 {
+    (void)base;
     for (int s = 0; s < r->nstreams; s++) {
+        const char *argv[3] = {"XINFO", "STREAM", r->readers[s].key};
+        if (redisAppendCommandArgv(c, 3, argv, NULL) != REDIS_OK)
+            return -1;
+    }
+    return r->nstreams;
+}
+
+static void info_decode(rds_t *r, rds_req_t *base, redisReply **reps, int n)
+{
+    info_req_t *q = (info_req_t *)base;
+    for (int s = 0; s < r->nstreams && s < n; s++) {
         if (rds_is_no_such_key(reps[s]))
             q->lgid_state[s] = 2;
         else if (rds_reply_id(rds_info_get(reps[s], "last-generated-id"), &q->lgid[s]) == 0)
             q->lgid_state[s] = 1;
     }
+}
+
+static void info_deliver(rds_t *r, rds_req_t *base)
+{
+    info_req_t *q = (info_req_t *)base;
+    (void)r;
+    q->wait->status = base->status;
+    memcpy(q->wait->lgid, q->lgid, sizeof(q->lgid));
+    memcpy(q->wait->lgid_state, q->lgid_state, sizeof(q->lgid_state));
+    rds_waiter_wake(&q->wait->w);
+}
+
+static void info_destroy(rds_req_t *base)
+{
+    free(base);
+}
+
+static const rds_req_ops_t info_ops = {info_append, info_decode, info_deliver, info_destroy, 1};
+
+/* Asks for every stream's last-generated-id and waits (at most timeout_ms) for it.
+ * Returns 0 with w filled, or an error. */
+static int info_fetch(rds_t *r, info_wait_t *w, int timeout_ms)
+{
+    if (timeout_ms <= 0 || (r->cmd_ok && pthread_equal(pthread_self(), r->cmd_thread)))
+        return DG_EINVAL;
+    info_req_t *q = calloc(1, sizeof(*q));
+    if (!q)
+        return DG_ENOMEM;
+    rds_req_init(&q->q, &info_ops, timeout_ms);
+    q->wait = w;
+    rds_waiter_init(&w->w);
+    int rc = rds_req_submit(r, &q->q);
+    if (rc != 0) {
+        free(q);
+        rds_waiter_wake(&w->w); /* nothing will call back: release the waiter */
+    }
+    rds_waiter_wait(&w->w);
+    return rc != 0 ? rc : w->status;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -39,8 +109,12 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
     r->nstreams = cfg->nqueues + 1;
     pthread_mutex_init(&r->stop_lock, NULL);
     pthread_mutex_init(&r->qlock, NULL);
-    pthread_mutex_init(&r->cmd.lock, NULL);
-    if (rds_cond_init_mono(&r->stop_cond) != 0 || rds_cond_init_mono(&r->qcond) != 0) {
+    r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->wake_fd < 0 || rds_cond_init_mono(&r->stop_cond) != 0) {
+        if (r->wake_fd >= 0)
+            close(r->wake_fd);
+        pthread_mutex_destroy(&r->qlock);
+        pthread_mutex_destroy(&r->stop_lock);
         free(r);
         return NULL;
     }
@@ -103,9 +177,7 @@ void rds_stop(rds_t *r)
     pthread_mutex_lock(&r->stop_lock);
     pthread_cond_broadcast(&r->stop_cond);
     pthread_mutex_unlock(&r->stop_lock);
-    pthread_mutex_lock(&r->qlock);
-    pthread_cond_broadcast(&r->qcond);
-    pthread_mutex_unlock(&r->qlock);
+    rds_cmd_wake(r);
     for (int i = 0; i < r->nstreams; i++)
         rds_conn_interrupt(&r->readers[i].conn);
     for (int i = 0; i < r->nstreams; i++) {
@@ -116,11 +188,7 @@ void rds_stop(rds_t *r)
     if (r->cmd_ok)
         pthread_join(r->cmd_thread, NULL);
     r->cmd_ok = 0;
-    pthread_mutex_lock(&r->qlock);
-    r->closed = 1;
-    rds_req_t *d = rds_fail_requests_locked(r, "redis client stopped");
-    pthread_mutex_unlock(&r->qlock);
-    rds_free_req_list(d);
+    rds_cmd_close(r); /* the command thread did this already, unless it never ran */
 }
 
 void rds_free(rds_t *r)
@@ -135,10 +203,9 @@ void rds_free(rds_t *r)
     }
     for (int i = 0; i < r->nstreams; i++)
         pthread_mutex_destroy(&r->readers[i].conn.lock);
-    pthread_mutex_destroy(&r->cmd.lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_mutex_destroy(&r->stop_lock);
-    pthread_cond_destroy(&r->qcond);
+    close(r->wake_fd);
     pthread_cond_destroy(&r->stop_cond);
     free(r);
 }
@@ -164,9 +231,8 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
     h->logs_dropped = atomic_load(&r->logs_dropped);
 
     /* Lag needs the command connection; without an answer in time it stays -1. */
-    rds_req_t *q = timeout_ms > 0 ? rds_req_new(REQ_INFO) : NULL;
-    int answered = q ? rds_req_submit_wait(r, q, timeout_ms) : 0; /* 0: q is the thread's now */
-    int have_info = answered && q->status == 0;
+    info_wait_t info;
+    int have_info = timeout_ms > 0 && info_fetch(r, &info, timeout_ms) == 0;
 
     for (int i = 0; i < r->nstreams; i++) {
         rds_reader_t *rd = &r->readers[i];
@@ -184,14 +250,12 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
         s->malformed = atomic_load(&rd->malformed);
         s->reconnects = atomic_load(&rd->reconnects);
         s->lag_ms = -1;
-        if (have_info && q->lgid_state[i] == 2)
+        if (have_info && info.lgid_state[i] == 2)
             s->lag_ms = 0; /* no stream yet: nothing to be behind on */
-        else if (have_info && q->lgid_state[i] == 1)
+        else if (have_info && info.lgid_state[i] == 1)
             s->lag_ms =
-                q->lgid[i].ms > s->last_id.ms ? (int64_t)(q->lgid[i].ms - s->last_id.ms) : 0;
+                info.lgid[i].ms > s->last_id.ms ? (int64_t)(info.lgid[i].ms - s->last_id.ms) : 0;
     }
-    if (answered)
-        rds_req_free(q);
 }
 
 const char *const *rds_stream_names(rds_t *r)
