@@ -1,9 +1,22 @@
 /* redis.h - the only module that talks to Redis (hiredis stays behind this header).
  * One reader thread per stream (each BullMQ queue's "<prefix>:<queue>:events" and the log
  * stream) follows it with blocking XREAD, decodes entries and publishes them to the broker.
- * One command thread serves everything else through a request queue: log XADDs (fire and
- * forget, bounded), replay XRANGEs and stream info (the caller waits for the answer).
- * Stream index i < nqueues is queue i; index nqueues is the log stream. */
+ * One command thread serves everything else through one request queue, pipelined: log XADDs
+ * (fire and forget, bounded), replays, stream info, key/value session state.
+ * Stream index i < nqueues is queue i; index nqueues is the log stream.
+ *
+ * Asynchronous requests (rds_*_async) never block the caller. Each returns 0 when queued;
+ * then its callback runs EXACTLY once, on the command thread, with status 0 and the result,
+ * or DG_EIO (Redis down, an error reply, or timeout_ms passed: the deadline holds even if
+ * Redis never answers), DG_ENOMEM, DG_ECLOSED (rds_stop completes every pending request so
+ * before it returns) and a short err text. When a request cannot be queued the function
+ * returns DG_EINVAL, DG_ENOMEM, DG_ECLOSED (not started, or stopping) or DG_ELIMIT (65536
+ * requests pending) and never calls back. Callbacks must not block (post to your own loop),
+ * must not call rds_stop/rds_free or a blocking rds_* function, and may queue new requests;
+ * what they log goes to stderr only (the command thread never feeds the log stream).
+ * Requests reach Redis in the order they were queued; one answered without Redis (an empty
+ * range) may be called back before earlier ones. Pointers handed to a callback are valid
+ * only during it unless said otherwise. */
 #ifndef REDIS_H
 #define REDIS_H
 
@@ -53,12 +66,46 @@ typedef struct rds_range {
 /* Reads up to count (1..10000) entries of stream with ids in (after, upto], decoded like live
  * ones on the command thread (entries without a jobId, events not forwarded and malformed
  * entries are skipped but advance last). Blocks the caller until the command thread answers
- * or timeout_ms passes. Returns 0, DG_EIO (Redis down or timeout; errstr says), DG_ENOMEM or
- * DG_EINVAL (no such stream). gap may report a trimmed `after` even when nothing beyond it
- * was trimmed (Redis cannot tell). Thread: any but a reader's or the command thread. */
+ * or timeout_ms passes (rds_range_async and a wait). Returns 0, DG_EIO (Redis down, timeout,
+ * stopped; errstr says), DG_ENOMEM or DG_EINVAL (no such stream, or called on the command
+ * thread). gap may report a trimmed `after` even when nothing beyond it was trimmed (Redis
+ * cannot tell). Thread: any but the command thread; never on an event loop. */
 int rds_range(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, int timeout_ms,
               rds_range_t *out, char *errstr, size_t errlen);
 void rds_range_free(rds_range_t *out);
+
+/* res (status 0 only, else NULL): the callback owns res's items and msgs and must release
+ * them with rds_range_free(res) before it returns, or copy *res (the struct itself is the
+ * command thread's) and rds_range_free the copy later. */
+typedef void (*rds_range_cb)(void *ud, int status, rds_range_t *res, const char *err);
+
+/* rds_range without blocking: the same range, decoding, gap and errors, delivered to cb (see
+ * the async contract at the top). An empty interval (after >= upto) is answered with an empty
+ * range without asking Redis. DG_EINVAL: no such stream, timeout_ms <= 0 or cb NULL.
+ * Thread: any. */
+int rds_range_async(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count,
+                    int timeout_ms, rds_range_cb cb, void *ud);
+
+/* ---- Key/value state with a TTL (Socket.IO connection-state recovery) ------------------- */
+
+#define RDS_KV_KEY_MAX 1024        /* key bytes */
+#define RDS_KV_VALUE_MAX (1u << 20) /* value bytes */
+
+/* val/len: the value for a GET (binary-safe, NUL-terminated for convenience), NULL/0 else. */
+typedef void (*rds_value_cb)(void *ud, int status, const char *val, size_t len, const char *err);
+
+/* SET key val [PX ttl_ms]: ttl_ms > 0 expires the key after that long, 0 keeps it. key and val
+ * are copied. Status 0 once Redis stored it. cb may be NULL (nothing is called back).
+ * DG_EINVAL: key empty or over RDS_KV_KEY_MAX, val NULL with len > 0, len over
+ * RDS_KV_VALUE_MAX, ttl_ms < 0, timeout_ms <= 0. Thread: any. */
+int rds_kv_set_async(rds_t *r, const char *key, const char *val, size_t len, int64_t ttl_ms,
+                     int timeout_ms, rds_value_cb cb, void *ud);
+/* GET key: status 0 with the value, DG_ENOTFOUND when the key does not exist (or expired).
+ * A key holding another type is DG_EIO (WRONGTYPE). Thread: any. */
+int rds_kv_get_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb, void *ud);
+/* DEL key: status 0 when a key was removed, DG_ENOTFOUND when there was none. cb may be NULL.
+ * Thread: any. */
+int rds_kv_del_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb, void *ud);
 
 /* Health of one stream. */
 typedef struct rds_stream_health {

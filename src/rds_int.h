@@ -1,0 +1,226 @@
+/* rds_int.h - private to the Redis modules (redis.c, rds_*.c): shared types, constants
+ * and helpers. Never included outside them, so hiredis stays behind include/redis.h.
+ *
+ * Threads and locks:
+ *   - reader i owns readers[i].conn.ctx; rds_stop() only shutdown()s its fd, under conn.lock.
+ *   - the command thread owns its context alone (non-blocking, polled with the wake eventfd);
+ *     qlock guards the log queue, the request queue and the flags below it in struct rds.
+ *   - stop_lock/stop_cond only carry the stop signal to readers sleeping in their backoff.
+ *   Locks are never nested, nothing logs while holding qlock (the log hook, rds_publish_log,
+ *   takes qlock), and no callback runs under a lock. */
+#ifndef RDS_INT_H
+#define RDS_INT_H
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "decode.h"
+#include "redis.h"
+
+#define RDS_LOGQ_MAX 4096         /* queued log entries before dropping */
+#define RDS_LOGQ_BYTES (4u << 20) /* ... and queued bytes */
+#define RDS_LOG_BATCH 256         /* XADDs pipelined per round trip */
+#define RDS_XREAD_COUNT "1000"
+#define RDS_XREAD_MAX 1000     /* the same, as a number */
+#define RDS_XREAD_BLOCK "2000" /* ms; also bounds how stale a stop flag can get */
+#define RDS_BACKOFF_MIN_MS 100
+#define RDS_BACKOFF_MAX_MS 5000
+#define RDS_CONNECT_TIMEOUT_MS 2000
+#define RDS_READER_TIMEOUT_MS 7000 /* > XREAD BLOCK: a silent socket this long is dead */
+#define RDS_STOP_FLUSH_TIMEOUT_MS 1000
+#define RDS_RANGE_MAX 10000         /* entries per rds_range call */
+#define RDS_THREAD_STACK (4u << 20) /* jansson recursion on 2048-deep JSON needs room */
+#define RDS_REQ_MAX 65536           /* requests queued or in flight before DG_ELIMIT */
+#define RDS_REQ_MAX_REPLIES 24      /* replies one request may expect */
+#define RDS_INFLIGHT_MAX 1024       /* reply groups in flight on the command connection */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Types                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct rds_conn {
+    pthread_mutex_t lock; /* guards ctx against rds_stop()'s shutdown() */
+    redisContext *ctx;
+} rds_conn_t;
+
+typedef struct rds_reader {
+    rds_t *r;
+    int index;
+    char key[CFG_STR_MAX];
+    const char *queue; /* NULL for the log stream */
+    pthread_t thread;
+    int thread_ok;
+    rds_conn_t conn;
+    cur_id_t last;  /* under conn.lock: read by rds_get_health */
+    int have_start; /* reader thread only */
+    atomic_int connected, ever;
+    _Atomic uint64_t entries, published, skipped, malformed, reconnects;
+} rds_reader_t;
+
+typedef struct rds_logent {
+    char *json;
+    size_t len;
+} rds_logent_t;
+
+typedef struct rds_req rds_req_t;
+
+/* What one kind of request does. Every hook runs on the command thread, without locks
+ * (rds_stop may run deliver/destroy on its own thread when the command thread never ran). */
+typedef struct rds_req_ops {
+    /* Appends the request's commands to c's output buffer; returns how many replies they
+     * produce (at most RDS_REQ_MAX_REPLIES), or -1 (out of memory: the pipeline is unusable).
+     * Not called for q->local requests. */
+    int (*append)(rds_t *r, redisContext *c, rds_req_t *q);
+    /* Turns the n replies (n 0 for local requests) into the outcome: q->status, q->err and
+     * the kind's result. The replies stay owned by the request machinery. */
+    void (*decode)(rds_t *r, rds_req_t *q, redisReply **reps, int n);
+    /* Hands the outcome (q->status 0 with the result, or a DG_* code with q->err) to the
+     * caller's callback. Called exactly once per request that was queued. */
+    void (*deliver)(rds_t *r, rds_req_t *q);
+    /* Frees q and whatever of its result the callback did not take. */
+    void (*destroy)(rds_req_t *q);
+    int retry; /* 1: safe to send again after a lost connection (reads, idempotent writes) */
+} rds_req_ops_t;
+
+/* The common head of every request; a kind embeds it first. Private to the command thread
+ * once rds_req_submit() returned 0. */
+struct rds_req {
+    rds_req_t *next;
+    const rds_req_ops_t *ops;
+    int64_t deadline; /* CLOCK_MONOTONIC ms; the request fails with DG_EIO then */
+    int timeout_ms;
+    int local;  /* answered without Redis (e.g. an empty range) */
+    int status; /* outcome for deliver() */
+    int done;   /* deliver() was called */
+    int tries;  /* times sent */
+    int nreps, got;
+    redisReply *reps[RDS_REQ_MAX_REPLIES];
+    char err[128];
+};
+
+struct rds {
+    const cfg_t *cfg;
+    bk_t *bk;
+    int nstreams;
+    rds_reader_t readers[CFG_MAX_QUEUES + 1];
+    const char *names[CFG_MAX_QUEUES + 2];
+
+    atomic_int stopping;
+    int started, stopped;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+
+    pthread_t cmd_thread;
+    int cmd_ok;
+    int wake_fd;              /* eventfd: work queued, or stopping */
+    atomic_int cmd_connected; /* handshake done, connection up */
+
+    pthread_mutex_t qlock;
+    rds_logent_t logq[RDS_LOGQ_MAX];
+    size_t logq_head, logq_n, logq_bytes;
+    rds_req_t *req_head, *req_tail;
+    int wake_pending; /* under qlock: wake_fd was written and not yet consumed */
+    int req_closed;   /* under qlock: requests are refused (stop drained them) */
+    int closed;       /* under qlock: logs are refused too (the command thread is gone) */
+    atomic_int req_live;
+    _Atomic uint64_t logs_published, logs_dropped;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* rds_conn.c: time, waiting, connections, replies                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+int64_t rds_now_ms(void); /* CLOCK_MONOTONIC */
+struct timespec rds_deadline_ts(int64_t at_ms);
+struct timeval rds_ms_tv(int ms);
+/* A condition variable timed on CLOCK_MONOTONIC. 0 or -1. */
+int rds_cond_init_mono(pthread_cond_t *c);
+/* Sleeps up to ms unless rds_stop() is called. Returns 1 if stopping. */
+int rds_wait_stop(rds_t *r, int ms);
+/* The next backoff after ms (0: the first), doubling up to RDS_BACKOFF_MAX_MS. */
+int rds_backoff_next(int ms);
+
+/* The commands that open every connection: AUTH (when configured), SELECT (db > 0), and,
+ * with ping, PING. Returns how many were written to argc/argv (argv points into cfg and
+ * into db, which must outlive their use). */
+typedef struct rds_hello {
+    int n;
+    int argc[3];
+    const char *argv[3][3];
+    char db[16];
+} rds_hello_t;
+void rds_hello_build(const cfg_t *cfg, int ping, rds_hello_t *h);
+
+/* Connects (blocking, with timeouts), publishes the context in cn (so rds_stop can interrupt
+ * it), then AUTH and SELECT. NULL with err filled on failure. Thread: cn's owner. */
+redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen);
+void rds_conn_close(rds_conn_t *cn);
+/* Makes a blocked read on the connection return at once; the owner then sees the stop flag. */
+void rds_conn_interrupt(rds_conn_t *cn);
+/* Starts a non-blocking connect; the caller polls for POLLOUT and checks SO_ERROR. */
+redisContext *rds_conn_start_nb(rds_t *r, char *err, size_t errlen);
+/* Runs a command; NULL with err filled on I/O or error replies. */
+redisReply *rds_run(redisContext *c, int argc, const char **argv, const size_t *lens, char *err,
+                    size_t errlen);
+
+int rds_reply_id(const redisReply *rep, cur_id_t *out);
+/* Looks up name in an XINFO STREAM reply (a flat name/value array in RESP2). */
+const redisReply *rds_info_get(const redisReply *info, const char *name);
+int rds_is_no_such_key(const redisReply *rep);
+
+/* ------------------------------------------------------------------------------------------ */
+/* rds_entry.c: one stream entry -> one message                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Field arrays for one entry, sized for the largest entry decode accepts. */
+typedef struct rds_fields {
+    const char *name[DEC_FIELDS_MAX];
+    size_t name_len[DEC_FIELDS_MAX];
+    const char *value[DEC_FIELDS_MAX];
+    size_t value_len[DEC_FIELDS_MAX];
+} rds_fields_t;
+
+/* Outcome of decoding one entry, shared by the live readers and replays. */
+enum { RDS_ENT_MSG, RDS_ENT_SKIP, RDS_ENT_BAD, RDS_ENT_NOMEM };
+
+/* Decodes one entry of stream into a message (*m, with job_id filled for job streams).
+ * RDS_ENT_BAD leaves the reason in err (never the payload). */
+int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields, rds_fields_t *fb,
+                     msg_t **m, char *job_id, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads, the request queue (rds_cmd.c)                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+void *rds_reader_main(void *arg); /* arg: rds_reader_t */
+void *rds_cmd_main(void *arg);    /* arg: rds_t */
+
+/* Fills q's common head; timeout_ms > 0 sets the deadline when it is submitted. */
+void rds_req_init(rds_req_t *q, const rds_req_ops_t *ops, int timeout_ms);
+/* Hands q to the command thread: 0 (q is the thread's; deliver() will run exactly once),
+ * DG_ECLOSED (not started, or stopping) or DG_ELIMIT (RDS_REQ_MAX pending); on an error q
+ * is still the caller's to destroy and nothing is delivered. Never blocks. Thread: any. */
+int rds_req_submit(rds_t *r, rds_req_t *q);
+/* Wakes the command thread (work queued, or stopping). Thread: any. */
+void rds_cmd_wake(rds_t *r);
+/* Completes every request still queued with DG_ECLOSED and refuses new ones (rds_stop,
+ * after the command thread is gone). */
+void rds_cmd_close(rds_t *r);
+
+/* A one-shot wait for a callback, for the blocking wrappers over the async API. */
+typedef struct rds_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+} rds_waiter_t;
+void rds_waiter_init(rds_waiter_t *w);
+/* From the callback; w must not be touched after it returns. */
+void rds_waiter_wake(rds_waiter_t *w);
+/* Blocks until woken, then releases w. */
+void rds_waiter_wait(rds_waiter_t *w);
+
+#endif

@@ -1,0 +1,233 @@
+/* rds_reader.c - the reader threads: one per stream, each on its own connection, following
+ * its stream with blocking XREAD, decoding entries and publishing them to the broker in one
+ * batch per reply. Reconnects with capped backoff; resumes from the last id it read. */
+#include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "rds_int.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reader threads                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Where a fresh reader starts: the stream's last-generated-id, 0-0 if the key is missing. */
+static int stream_start(redisContext *c, const char *key, cur_id_t *out, char *err, size_t errlen)
+{
+    const char *argv[3] = {"XINFO", "STREAM", key};
+    redisReply *rep = redisCommandArgv(c, 3, argv, NULL);
+    int rc = -1;
+    if (!rep) {
+        snprintf(err, errlen, "%s", c->errstr);
+        return -1;
+    }
+    if (rds_is_no_such_key(rep)) {
+        *out = (cur_id_t){0, 0};
+        rc = 0;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "XINFO STREAM: %.*s", (int)rep->len, rep->str);
+    } else if (rds_reply_id(rds_info_get(rep, "last-generated-id"), out) == 0) {
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "XINFO STREAM: no last-generated-id");
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static void reader_set_last(rds_reader_t *rd, cur_id_t id)
+{
+    pthread_mutex_lock(&rd->conn.lock);
+    rd->last = id;
+    pthread_mutex_unlock(&rd->conn.lock);
+}
+
+/* One XREAD reply's worth of broker steps, published in one go (one broker lock, one wake-up
+ * per subscriber). Room names live in `rooms`, referenced by offset until the batch is sent. */
+typedef struct rds_batch {
+    bk_pub_t pubs[RDS_XREAD_MAX];
+    size_t room_off[RDS_XREAD_MAX][2];
+    int n;
+    buf_t rooms;
+} rds_batch_t;
+
+static void batch_send(rds_reader_t *rd, rds_batch_t *b)
+{
+    for (int i = 0; i < b->n; i++)
+        for (int k = 0; k < b->pubs[i].nrooms; k++)
+            b->pubs[i].rooms[k] = b->rooms.data + b->room_off[i][k];
+    bk_publish_batch(rd->r->bk, b->pubs, b->n);
+    for (int i = 0; i < b->n; i++)
+        msg_unref(b->pubs[i].msg);
+    b->n = 0;
+    buf_reset(&b->rooms);
+}
+
+static void batch_room(rds_batch_t *b, int k, const char *prefix, const char *name)
+{
+    b->room_off[b->n][k] = b->rooms.len;
+    buf_append_str(&b->rooms, prefix);
+    buf_append(&b->rooms, name, strlen(name) + 1); /* keeps the NUL */
+}
+
+static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id, rds_fields_t *fb,
+                         rds_batch_t *b)
+{
+    rds_t *r = rd->r;
+    char err[160], idbuf[CUR_ID_STR_MAX], job_id[DEC_JOBID_MAX];
+    msg_t *m;
+
+    atomic_fetch_add(&rd->entries, 1);
+    int rc =
+        rds_entry_decode(r, rd->index, id, entry->element[1], fb, &m, job_id, err, sizeof(err));
+    bk_pub_t *p = &b->pubs[b->n];
+    *p = (bk_pub_t){.stream = rd->index, .id = id};
+    if (rc == RDS_ENT_MSG) {
+        p->msg = m;
+        if (rd->queue) {
+            batch_room(b, 0, "job:", job_id);
+            batch_room(b, 1, "queue:", rd->queue);
+            p->nrooms = 2;
+        } else {
+            batch_room(b, 0, "", "logs");
+            p->nrooms = 1;
+        }
+        atomic_fetch_add(&rd->published, 1);
+    } else if (rc == RDS_ENT_SKIP) {
+        /* Skipped or broken, the position still moves so cursors stay exact. */
+        atomic_fetch_add(&rd->skipped, 1);
+    } else {
+        atomic_fetch_add(&rd->malformed, 1);
+        cur_id_format(id, idbuf);
+        log_warn("redis", "%s %s: entry skipped: %s", rd->key, idbuf, err);
+    }
+    b->n++;
+}
+
+/* Follows the stream until the connection fails or rds_stop(); err says why it returned. */
+static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_batch_t *b,
+                        char *err, size_t errlen)
+{
+    rds_t *r = rd->r;
+    char idbuf[CUR_ID_STR_MAX];
+    cur_id_t last = rd->last; /* only this thread writes it */
+
+    while (!atomic_load(&r->stopping)) {
+        cur_id_format(last, idbuf);
+        const char *argv[8] = {"XREAD",         "COUNT",   RDS_XREAD_COUNT, "BLOCK",
+                               RDS_XREAD_BLOCK, "STREAMS", rd->key,         idbuf};
+        redisReply *rep = redisCommandArgv(c, 8, argv, NULL);
+        if (!rep) {
+            snprintf(err, errlen, "%s", c->errstr);
+            return;
+        }
+        if (rep->type == REDIS_REPLY_NIL) { /* BLOCK timed out: nothing new */
+            freeReplyObject(rep);
+            continue;
+        }
+        if (rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "XREAD: %.*s", (int)rep->len, rep->str);
+            freeReplyObject(rep);
+            return;
+        }
+        const redisReply *entries = NULL;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+            rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
+            rep->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+            entries = rep->element[0]->element[1];
+        if (!entries) {
+            snprintf(err, errlen, "XREAD: unexpected reply shape");
+            freeReplyObject(rep);
+            return;
+        }
+        for (size_t i = 0; i < entries->elements; i++) {
+            const redisReply *e = entries->element[i];
+            cur_id_t id;
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                rds_reply_id(e->element[0], &id) != 0 || cur_id_cmp(id, last) <= 0) {
+                /* Without a usable, increasing id we cannot move past it: resync. */
+                snprintf(err, errlen, "XREAD: entry without a valid id");
+                batch_send(rd, b);
+                reader_set_last(rd, last);
+                freeReplyObject(rep);
+                return;
+            }
+            if (b->n == RDS_XREAD_MAX)
+                batch_send(rd, b);
+            reader_entry(rd, e, id, fb, b);
+            last = id;
+        }
+        batch_send(rd, b);
+        reader_set_last(rd, last);
+        freeReplyObject(rep);
+    }
+    snprintf(err, errlen, "stopping");
+}
+
+void *rds_reader_main(void *arg)
+{
+    rds_reader_t *rd = arg;
+    rds_t *r = rd->r;
+    char err[256];
+    int backoff = 0, outage = 0;
+    rds_fields_t *fb = malloc(sizeof(*fb));
+    rds_batch_t *batch = calloc(1, sizeof(*batch));
+
+    if (!fb || !batch) {
+        log_error("redis", "%s: out of memory, reader not started", rd->key);
+        free(fb);
+        free(batch);
+        return NULL;
+    }
+    while (!atomic_load(&r->stopping)) {
+        redisContext *c = rds_conn_open(r, &rd->conn, RDS_READER_TIMEOUT_MS, err, sizeof(err));
+        if (c && !rd->have_start) {
+            cur_id_t start;
+            if (stream_start(c, rd->key, &start, err, sizeof(err)) == 0) {
+                rd->have_start = 1;
+                reader_set_last(rd, start);
+                bk_set_position(r->bk, rd->index, start);
+            } else {
+                rds_conn_close(&rd->conn);
+                c = NULL;
+            }
+        }
+        if (!c) {
+            if (atomic_load(&r->stopping))
+                break;
+            if (!outage)
+                log_warn("redis", "%s: cannot connect: %s; retrying", rd->key, err);
+            outage = 1;
+            backoff = rds_backoff_next(backoff);
+            rds_wait_stop(r, backoff);
+            continue;
+        }
+        if (atomic_load(&rd->ever))
+            atomic_fetch_add(&rd->reconnects, 1);
+        if (outage)
+            log_info("redis", "%s: connected", rd->key);
+        outage = 0;
+        backoff = 0;
+        atomic_store(&rd->connected, 1);
+        atomic_store(&rd->ever, 1);
+
+        reader_loop(rd, c, fb, batch, err, sizeof(err));
+
+        atomic_store(&rd->connected, 0);
+        rds_conn_close(&rd->conn);
+        if (atomic_load(&r->stopping))
+            break;
+        log_warn("redis", "%s: connection lost: %s; reconnecting", rd->key, err);
+        outage = 1;
+        backoff = rds_backoff_next(backoff);
+        rds_wait_stop(r, backoff);
+    }
+    buf_free(&batch->rooms);
+    free(batch);
+    free(fb);
+    return NULL;
+}
