@@ -6,37 +6,66 @@
  *
  * Families dualgate exposes (the contract the dashboard's live view reads; keep names exact):
  *
- *   name                                      type       labels            HELP
- *   dualgate_connections                      gauge      transport         Open client connections by transport.
- *   dualgate_connections_opened_total         counter    transport         Client connections accepted, by transport.
- *   dualgate_connections_closed_total         counter    transport,reason  Client connections closed, by transport and reason.
- *   dualgate_connections_refused_total        counter    reason            Long-lived requests refused with 503, by reason.
- *   dualgate_deliveries_total                 counter    transport         Events written to clients, by transport.
- *   dualgate_delivered_bytes_total            counter    transport         Bytes of events written to clients, by transport.
- *   dualgate_dropped_messages_total           counter    transport         Events not delivered because a client's queue was over its limit.
- *   dualgate_slow_consumer_closes_total       counter    transport         Connections closed because their outbound queue passed queue_max_msgs or queue_max_bytes.
- *   dualgate_events_total                     counter    stream            Events published to the broker, by stream (queue name or "logs").
- *   dualgate_redis_up                         gauge      -                 1 if every Redis connection is up and answering, else 0.
- *   dualgate_redis_reader_connected           gauge      stream            1 if the stream's reader is connected to Redis, else 0.
- *   dualgate_redis_reader_lag_seconds         gauge      stream            Time between the stream's newest entry id and the last id its reader read.
- *   dualgate_redis_reconnects_total           counter    stream            Reconnects of the stream's reader.
- *   dualgate_redis_entries_total              counter    stream            Stream entries read.
- *   dualgate_redis_malformed_total            counter    stream            Stream entries skipped as malformed.
- *   dualgate_replay_requests_total            counter    transport         Resumes replayed from Redis, by transport.
- *   dualgate_replay_gaps_total                counter    reason            Resumes that could not be complete, by reason (trimmed, invalid_cursor, redis_unavailable, replay_limit).
- *   dualgate_log_entries_published_total      counter    -                 Log entries written to the log stream.
- *   dualgate_log_entries_dropped_total        counter    -                 Log entries dropped (queue full or Redis down).
- *   dualgate_delivery_latency_seconds         histogram  transport         Time from a Redis entry's id time to the write of its bytes to a client.
- *   process_cpu_seconds_total                 counter    -                 Total user and system CPU time spent in seconds.
- *   process_resident_memory_bytes             gauge      -                 Resident memory size in bytes.
- *   process_virtual_memory_bytes              gauge      -                 Virtual memory size in bytes.
- *   process_open_fds                          gauge      -                 Number of open file descriptors.
- *   process_max_fds                           gauge      -                 Maximum number of open file descriptors.
- *   process_threads                           gauge      -                 Number of OS threads in the process.
- *   process_start_time_seconds                gauge      -                 Start time of the process since unix epoch in seconds.
+ *   family{labels}                                      type       (HELP text below)
+ *   dualgate_connections{transport}                     gauge
+ *       Open client connections by transport.
+ *   dualgate_connections_opened_total{transport}        counter
+ *       Client connections accepted, by transport.
+ *   dualgate_connections_closed_total{transport,reason} counter
+ *       Client connections closed, by transport and reason.
+ *   dualgate_connections_refused_total{reason}          counter
+ *       Long-lived requests refused with 503, by reason.
+ *   dualgate_deliveries_total{transport}                counter
+ *       Events written to clients, by transport.
+ *   dualgate_delivered_bytes_total{transport}           counter
+ *       Bytes of events written to clients, by transport.
+ *   dualgate_dropped_messages_total{transport}          counter
+ *       Events not delivered because a client's queue was over its limit.
+ *   dualgate_slow_consumer_closes_total{transport}      counter
+ *       Connections closed because their outbound queue passed queue_max_msgs or queue_max_bytes.
+ *   dualgate_events_total{stream}                       counter
+ *       Events published to the broker, by stream (queue name or "logs").
+ *   dualgate_redis_up                                   gauge
+ *       1 if every Redis connection is up and answering, else 0.
+ *   dualgate_redis_reader_connected{stream}             gauge
+ *       1 if the stream's reader is connected to Redis, else 0.
+ *   dualgate_redis_reader_lag_seconds{stream}           gauge
+ *       Time between the stream's newest entry id and the last id its reader read.
+ *   dualgate_redis_reconnects_total{stream}             counter
+ *       Reconnects of the stream's reader.
+ *   dualgate_redis_entries_total{stream}                counter
+ *       Stream entries read.
+ *   dualgate_redis_malformed_total{stream}              counter
+ *       Stream entries skipped as malformed.
+ *   dualgate_replay_requests_total{transport}           counter
+ *       Resumes replayed from Redis, by transport.
+ *   dualgate_replay_gaps_total{reason}                  counter
+ *       Resumes that could not be complete, by reason (trimmed, invalid_cursor,
+ *         redis_unavailable, replay_limit).
+ *   dualgate_log_entries_published_total                counter
+ *       Log entries written to the log stream.
+ *   dualgate_log_entries_dropped_total                  counter
+ *       Log entries dropped (queue full or Redis down).
+ *   dualgate_delivery_latency_seconds{transport}        histogram
+ *       Time from a Redis entry's id time to the write of its bytes to a client.
+ *   process_cpu_seconds_total                           counter
+ *       Total user and system CPU time spent in seconds.
+ *   process_resident_memory_bytes                       gauge
+ *       Resident memory size in bytes.
+ *   process_virtual_memory_bytes                        gauge
+ *       Virtual memory size in bytes.
+ *   process_open_fds                                    gauge
+ *       Number of open file descriptors.
+ *   process_max_fds                                     gauge
+ *       Maximum number of open file descriptors.
+ *   process_threads                                     gauge
+ *       Number of OS threads in the process.
+ *   process_start_time_seconds                          gauge
+ *       Start time of the process since unix epoch in seconds.
  *
  * transport is one of sse, websocket, polling. Label values must be bounded sets (never a job
- * id or a client address) and UTF-8. The process_* families come from mt_proc_read() + mt_proc_write(). */
+ * id or a client address) and UTF-8. The process_* families come from mt_proc_read() +
+ * mt_proc_write(). */
 #ifndef METRICS_H
 #define METRICS_H
 
@@ -68,13 +97,13 @@ typedef struct mt_label {
 /* One rendering of a /metrics answer. Lives on the caller's stack for one answer; owns nothing
  * (out stays the caller's). Not thread-safe: one thread writes one rendering. */
 typedef struct mt_writer {
-    buf_t *out;                       /* private */
-    char family[128];                 /* private: the family samples go to */
-    mt_type_t type;                   /* private */
-    uint64_t seen[MT_MAX_FAMILIES];   /* private: hashes of the families begun so far */
-    size_t nseen;                     /* private */
-    int err;                          /* read-only: first error (sticky), 0 if none */
-    char errstr[160];                 /* read-only: what the first error was */
+    buf_t *out;                     /* private */
+    char family[128];               /* private: the family samples go to */
+    mt_type_t type;                 /* private */
+    uint64_t seen[MT_MAX_FAMILIES]; /* private: hashes of the families begun so far */
+    size_t nseen;                   /* private */
+    int err;                        /* read-only: first error (sticky), 0 if none */
+    char errstr[160];               /* read-only: what the first error was */
 } mt_writer_t;
 
 /* Starts a rendering appending to out. Thread: any (one writer per thread). */
@@ -108,8 +137,9 @@ int mt_writer_finish(mt_writer_t *w);
 #define MT_HIST_NBOUNDS 17
 
 typedef struct mt_hist {
-    _Alignas(64) _Atomic uint64_t bucket[MT_HIST_NBOUNDS + 1]; /* private: per bucket, not cumulative */
-    _Atomic uint64_t sum_ns;                                    /* private */
+    /* private: counts per bucket (not cumulative), the last one +Inf; then the sum */
+    _Alignas(64) _Atomic uint64_t bucket[MT_HIST_NBOUNDS + 1];
+    _Atomic uint64_t sum_ns;
 } mt_hist_t;
 
 /* The finite bucket bounds in seconds, ascending. */
@@ -145,11 +175,11 @@ int mt_hist(mt_writer_t *w, const mt_label_t *labels, size_t nlabels, const mt_h
 
 /* The fields of /proc/<pid>/stat that the process_* metrics need, in the kernel's units. */
 typedef struct mt_proc_stat {
-    uint64_t utime, stime;  /* clock ticks */
+    uint64_t utime, stime; /* clock ticks */
     uint64_t threads;
-    uint64_t starttime;     /* clock ticks after boot */
-    uint64_t vsize;         /* bytes */
-    uint64_t rss;           /* pages */
+    uint64_t starttime; /* clock ticks after boot */
+    uint64_t vsize;     /* bytes */
+    uint64_t rss;       /* pages */
 } mt_proc_stat_t;
 
 /* Parses the text of /proc/<pid>/stat (len bytes, no NUL needed; the command name may hold
@@ -158,13 +188,13 @@ typedef struct mt_proc_stat {
 int mt_proc_parse_stat(const char *text, size_t len, mt_proc_stat_t *out);
 
 typedef struct mt_proc {
-    double cpu_seconds;      /* user + system */
+    double cpu_seconds; /* user + system */
     uint64_t rss_bytes;
     uint64_t vsize_bytes;
     uint64_t open_fds;
-    uint64_t max_fds;        /* soft RLIMIT_NOFILE */
+    uint64_t max_fds; /* soft RLIMIT_NOFILE */
     uint64_t threads;
-    double start_time;       /* seconds since the epoch, to the clock tick */
+    double start_time; /* seconds since the epoch, to the clock tick */
 } mt_proc_t;
 
 /* Reads /proc/self/stat, counts /proc/self/fd and reads RLIMIT_NOFILE (works under systemd's

@@ -57,7 +57,8 @@ static int valid_name(const char *s, int colon)
         return 0;
     for (const char *p = s; *p; p++) {
         char c = *p;
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
+        int alpha =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
         if (!alpha && (p == s || c < '0' || c > '9'))
             return 0;
     }
@@ -138,7 +139,8 @@ static int check_labels(mt_writer_t *w, const mt_label_t *l, size_t n, int histo
     for (size_t i = 0; i < n; i++) {
         const char *name = l[i].name;
         if (!valid_name(name, 0) || (name[0] == '_' && name[1] == '_') || !l[i].value)
-            return fail(w, DG_EINVAL, "%s: invalid label '%.64s'", w->family, name ? name : "(null)");
+            return fail(w, DG_EINVAL, "%s: invalid label '%.64s'", w->family,
+                        name ? name : "(null)");
         if (histogram && strcmp(name, "le") == 0)
             return fail(w, DG_EINVAL, "%s: label le is the histogram's own", w->family);
         for (size_t j = 0; j < i; j++)
@@ -253,13 +255,13 @@ int mt_writer_finish(mt_writer_t *w)
  * Histogram */
 
 const double mt_hist_bounds[MT_HIST_NBOUNDS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                 0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
-                                                 0.5,     1,      2.5,     5,      10};
+                                                0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                                0.5,     1,      2.5,     5,      10};
 
 /* The same bounds in nanoseconds: observe compares integers. */
 static const uint64_t bounds_ns[MT_HIST_NBOUNDS] = {
-    50000ULL,    100000ULL,    250000ULL,    500000ULL,     1000000ULL,    2500000ULL,
-    5000000ULL,  10000000ULL,  25000000ULL,  50000000ULL,   100000000ULL,  250000000ULL,
+    50000ULL,     100000ULL,     250000ULL,     500000ULL,     1000000ULL,    2500000ULL,
+    5000000ULL,   10000000ULL,   25000000ULL,   50000000ULL,   100000000ULL,  250000000ULL,
     500000000ULL, 1000000000ULL, 2500000000ULL, 5000000000ULL, 10000000000ULL};
 
 void mt_hist_init(mt_hist_t *h)
@@ -437,7 +439,8 @@ int mt_proc_read(mt_proc_t *out)
     mt_proc_stat_t st;
     struct rlimit rl;
     long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-    if (ticks <= 0 || page <= 0 || read_small("/proc/self/stat", text, sizeof(text), &len) != DG_OK ||
+    if (ticks <= 0 || page <= 0 ||
+        read_small("/proc/self/stat", text, sizeof(text), &len) != DG_OK ||
         mt_proc_parse_stat(text, len, &st) != DG_OK || count_fds(&out->open_fds) != DG_OK ||
         getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return DG_EIO;

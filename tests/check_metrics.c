@@ -22,31 +22,35 @@ START_TEST(exact_bytes)
     buf_t b = BUF_INIT;
     mt_writer_t w;
     mt_writer_init(&w, &b);
-    ck_assert_int_eq(mt_family(&w, "dualgate_connections", MT_GAUGE, "Open client connections by transport."), 0);
+    ck_assert_int_eq(
+        mt_family(&w, "dualgate_connections", MT_GAUGE, "Open client connections by transport."),
+        0);
     ck_assert_int_eq(mt_u64(&w, MT_LABELS({"transport", "sse"}), 3), 0);
     ck_assert_int_eq(mt_u64(&w, MT_LABELS({"transport", "websocket"}), 0), 0);
     ck_assert_int_eq(mt_family(&w, "dualgate_connections_closed_total", MT_COUNTER, NULL), 0);
-    ck_assert_int_eq(mt_u64(&w, MT_LABELS({"transport", "sse"}, {"reason", "slow_consumer"}), 18446744073709551615ULL), 0);
+    ck_assert_int_eq(mt_u64(&w, MT_LABELS({"transport", "sse"}, {"reason", "slow_consumer"}),
+                            18446744073709551615ULL),
+                     0);
     ck_assert_int_eq(mt_family(&w, "dualgate_redis_up", MT_GAUGE, "1 if up.\nElse 0."), 0);
     ck_assert_int_eq(mt_i64(&w, MT_NOLABELS, -1), 0);
     ck_assert_int_eq(mt_family(&w, "x:y", MT_UNTYPED, "back\\slash \"quoted\""), 0);
     ck_assert_int_eq(mt_double(&w, MT_LABELS({"v", "a\\b\"c\nd"}), 0.25), 0);
     ck_assert_int_eq(mt_double(&w, MT_LABELS({"v", ""}), -2), 0);
     ck_assert_int_eq(mt_writer_finish(&w), 0);
-    ck_assert_str_eq(b.data,
-                     "# HELP dualgate_connections Open client connections by transport.\n"
-                     "# TYPE dualgate_connections gauge\n"
-                     "dualgate_connections{transport=\"sse\"} 3\n"
-                     "dualgate_connections{transport=\"websocket\"} 0\n"
-                     "# TYPE dualgate_connections_closed_total counter\n"
-                     "dualgate_connections_closed_total{transport=\"sse\",reason=\"slow_consumer\"} 18446744073709551615\n"
-                     "# HELP dualgate_redis_up 1 if up.\\nElse 0.\n"
-                     "# TYPE dualgate_redis_up gauge\n"
-                     "dualgate_redis_up -1\n"
-                     "# HELP x:y back\\\\slash \"quoted\"\n"
-                     "# TYPE x:y untyped\n"
-                     "x:y{v=\"a\\\\b\\\"c\\nd\"} 0.25\n"
-                     "x:y{v=\"\"} -2\n");
+    ck_assert_str_eq(b.data, "# HELP dualgate_connections Open client connections by transport.\n"
+                             "# TYPE dualgate_connections gauge\n"
+                             "dualgate_connections{transport=\"sse\"} 3\n"
+                             "dualgate_connections{transport=\"websocket\"} 0\n"
+                             "# TYPE dualgate_connections_closed_total counter\n"
+                             "dualgate_connections_closed_total{transport=\"sse\",reason=\"slow_"
+                             "consumer\"} 18446744073709551615\n"
+                             "# HELP dualgate_redis_up 1 if up.\\nElse 0.\n"
+                             "# TYPE dualgate_redis_up gauge\n"
+                             "dualgate_redis_up -1\n"
+                             "# HELP x:y back\\\\slash \"quoted\"\n"
+                             "# TYPE x:y untyped\n"
+                             "x:y{v=\"a\\\\b\\\"c\\nd\"} 0.25\n"
+                             "x:y{v=\"\"} -2\n");
     buf_free(&b);
 }
 END_TEST
@@ -69,9 +73,14 @@ START_TEST(doubles)
         double v;
         const char *text;
     } cases[] = {
-        {0.1, "0.1\n"},     {0.1 + 0.2, "0.30000000000000004\n"}, {3, "3\n"},
-        {-0.0, "-0\n"},     {5e-05, "5e-05\n"},                   {1e21, "1e+21\n"},
-        {1.5e-300, "1.5e-300\n"}, {123456789.125, "123456789.125\n"},
+        {0.1, "0.1\n"},
+        {0.1 + 0.2, "0.30000000000000004\n"},
+        {3, "3\n"},
+        {-0.0, "-0\n"},
+        {5e-05, "5e-05\n"},
+        {1e21, "1e+21\n"},
+        {1.5e-300, "1.5e-300\n"},
+        {123456789.125, "123456789.125\n"},
     };
     for (size_t i = 0; i < DG_ARRAY_LEN(cases); i++) {
         const char *t = render_double(&b, cases[i].v);
@@ -122,23 +131,49 @@ START_TEST(errors_are_sticky)
         if (step == 12)
             ck_assert_int_eq(mt_family(&w, "c_total", MT_COUNTER, "c"), 0);
         switch (step) {
-        case 0: rc = mt_u64(&w, MT_NOLABELS, 1); break;
-        case 1: rc = mt_family(&w, "9lives", MT_GAUGE, NULL); break;
-        case 2: rc = mt_family(&w, "a-b", MT_GAUGE, NULL); break;
-        case 3: rc = mt_u64(&w, MT_LABELS({"__name", "x"}), 1); break;
-        case 4: rc = mt_u64(&w, MT_LABELS({"transport", "a"}, {"transport", "b"}), 1); break;
+        case 0:
+            rc = mt_u64(&w, MT_NOLABELS, 1);
+            break;
+        case 1:
+            rc = mt_family(&w, "9lives", MT_GAUGE, NULL);
+            break;
+        case 2:
+            rc = mt_family(&w, "a-b", MT_GAUGE, NULL);
+            break;
+        case 3:
+            rc = mt_u64(&w, MT_LABELS({"__name", "x"}), 1);
+            break;
+        case 4:
+            rc = mt_u64(&w, MT_LABELS({"transport", "a"}, {"transport", "b"}), 1);
+            break;
         case 5:
             mt_family(&w, "c_total", MT_COUNTER, "c");
             rc = mt_family(&w, "c_total", MT_GAUGE, "c");
             break;
-        case 6: rc = mt_i64(&w, MT_NOLABELS, -1); break;
-        case 7: rc = mt_double(&w, MT_NOLABELS, -0.5); break;
-        case 8: rc = mt_double(&w, MT_NOLABELS, NAN); break;
-        case 9: rc = mt_hist(&w, MT_NOLABELS, hs, 1); break;
-        case 10: rc = mt_u64(&w, MT_NOLABELS, 1); break;
-        case 11: rc = mt_hist(&w, MT_LABELS({"le", "1"}), hs, 1); break;
-        case 12: rc = mt_u64(&w, MT_LABELS({"bad label", "x"}), 1); break;
-        case 13: rc = mt_family(&w, "", MT_GAUGE, NULL); break;
+        case 6:
+            rc = mt_i64(&w, MT_NOLABELS, -1);
+            break;
+        case 7:
+            rc = mt_double(&w, MT_NOLABELS, -0.5);
+            break;
+        case 8:
+            rc = mt_double(&w, MT_NOLABELS, NAN);
+            break;
+        case 9:
+            rc = mt_hist(&w, MT_NOLABELS, hs, 1);
+            break;
+        case 10:
+            rc = mt_u64(&w, MT_NOLABELS, 1);
+            break;
+        case 11:
+            rc = mt_hist(&w, MT_LABELS({"le", "1"}), hs, 1);
+            break;
+        case 12:
+            rc = mt_u64(&w, MT_LABELS({"bad label", "x"}), 1);
+            break;
+        case 13:
+            rc = mt_family(&w, "", MT_GAUGE, NULL);
+            break;
         }
         ck_assert_msg(rc == cases[i].err, "case %zu: rc %d", i, rc);
         ck_assert_str_eq(w.errstr, cases[i].errstr);
@@ -175,12 +210,12 @@ START_TEST(histogram_edges_and_sum)
     mt_hist_t a, c;
     mt_hist_init(&a);
     mt_hist_init(&c);
-    mt_hist_observe_ns(&a, 50000);        /* on the first bound: le is inclusive */
-    mt_hist_observe_ns(&a, 50001);        /* next bucket */
-    mt_hist_observe_ns(&a, -7);           /* clock disagreement: counts as 0 */
-    mt_hist_observe_ns(&c, 10000000000);  /* 10 s: last finite bucket */
-    mt_hist_observe_ns(&c, 10000000001);  /* over: +Inf only */
-    mt_hist_observe_ns(&c, 1500000);      /* 1.5 ms */
+    mt_hist_observe_ns(&a, 50000);       /* on the first bound: le is inclusive */
+    mt_hist_observe_ns(&a, 50001);       /* next bucket */
+    mt_hist_observe_ns(&a, -7);          /* clock disagreement: counts as 0 */
+    mt_hist_observe_ns(&c, 10000000000); /* 10 s: last finite bucket */
+    mt_hist_observe_ns(&c, 10000000001); /* over: +Inf only */
+    mt_hist_observe_ns(&c, 1500000);     /* 1.5 ms */
     const mt_hist_t *hs[] = {&a, NULL, &c};
     mt_hist_snap_t s;
     mt_hist_sum(hs, 3, &s);
@@ -200,14 +235,15 @@ START_TEST(histogram_edges_and_sum)
     ck_assert_int_eq(mt_hist(&w, MT_NOLABELS, hs, 0), 0);
     ck_assert_int_eq(mt_writer_finish(&w), 0);
     static const char *const les[] = {"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-                                      "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-                                      "0.5", "1", "2.5", "5", "10", "+Inf"};
+                                      "0.005", "0.01",   "0.025",   "0.05",   "0.1",   "0.25",
+                                      "0.5",   "1",      "2.5",     "5",      "10",    "+Inf"};
     static const int cum[] = {2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6};
     buf_t want = BUF_INIT;
     buf_append_str(&want, "# HELP dualgate_delivery_latency_seconds Latency.\n"
                           "# TYPE dualgate_delivery_latency_seconds histogram\n");
     for (size_t i = 0; i < DG_ARRAY_LEN(les); i++)
-        buf_appendf(&want, "dualgate_delivery_latency_seconds_bucket{transport=\"sse\",le=\"%s\"} %d\n",
+        buf_appendf(&want,
+                    "dualgate_delivery_latency_seconds_bucket{transport=\"sse\",le=\"%s\"} %d\n",
                     les[i], cum[i]);
     buf_append_str(&want, "dualgate_delivery_latency_seconds_sum{transport=\"sse\"} 20.001600002\n"
                           "dualgate_delivery_latency_seconds_count{transport=\"sse\"} 6\n");
@@ -287,9 +323,9 @@ START_TEST(proc_stat_garbage)
     mt_proc_stat_t st;
     static const char *const bad[] = {
         "",
-        "4242 dual S 1",                                                  /* no ')' */
-        "1 (a) S 1 1 1 0 -1 0 0 0 0 0 x5 75 0 0 20 0 37 0 98765 1 5\n",   /* utime not a number */
-        "1 (a) S 1 1 1 0 -1 0 0 0 0 0 5 -75 0 0 20 0 37 0 98765 1 5\n",   /* negative */
+        "4242 dual S 1",                                                /* no ')' */
+        "1 (a) S 1 1 1 0 -1 0 0 0 0 0 x5 75 0 0 20 0 37 0 98765 1 5\n", /* utime not a number */
+        "1 (a) S 1 1 1 0 -1 0 0 0 0 0 5 -75 0 0 20 0 37 0 98765 1 5\n", /* negative */
         "1 (a) S 1 1 1 0 -1 0 0 0 0 0 99999999999999999999 1 0 0 20 0 37 0 9 1 5\n", /* overflow */
     };
     for (size_t i = 0; i < DG_ARRAY_LEN(bad); i++)
@@ -310,8 +346,8 @@ START_TEST(proc_read_live)
     ck_assert_uint_ge(p.max_fds, p.open_fds);
     ck_assert(p.cpu_seconds >= 0);
     double now = (double)time(NULL);
-    ck_assert_msg(p.start_time <= now + 1 && p.start_time > now - 86400 * 7,
-                  "start %f now %f", p.start_time, now);
+    ck_assert_msg(p.start_time <= now + 1 && p.start_time > now - 86400 * 7, "start %f now %f",
+                  p.start_time, now);
     ck_assert_int_eq(mt_proc_read(&q), 0);
     ck_assert(fabs(q.start_time - p.start_time) <= 0.011);
     /* A descriptor opened in between is counted. */
@@ -325,34 +361,40 @@ END_TEST
 
 START_TEST(proc_write_bytes)
 {
-    mt_proc_t p = {.cpu_seconds = 1.25, .rss_bytes = 20971520, .vsize_bytes = 1048576000,
-                   .open_fds = 12, .max_fds = 2048, .threads = 9, .start_time = 1795314435.27};
+    mt_proc_t p = {.cpu_seconds = 1.25,
+                   .rss_bytes = 20971520,
+                   .vsize_bytes = 1048576000,
+                   .open_fds = 12,
+                   .max_fds = 2048,
+                   .threads = 9,
+                   .start_time = 1795314435.27};
     buf_t b = BUF_INIT;
     mt_writer_t w;
     mt_writer_init(&w, &b);
     ck_assert_int_eq(mt_proc_write(&w, &p), 0);
-    ck_assert_str_eq(b.data,
-                     "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-                     "# TYPE process_cpu_seconds_total counter\n"
-                     "process_cpu_seconds_total 1.25\n"
-                     "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-                     "# TYPE process_resident_memory_bytes gauge\n"
-                     "process_resident_memory_bytes 20971520\n"
-                     "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-                     "# TYPE process_virtual_memory_bytes gauge\n"
-                     "process_virtual_memory_bytes 1048576000\n"
-                     "# HELP process_open_fds Number of open file descriptors.\n"
-                     "# TYPE process_open_fds gauge\n"
-                     "process_open_fds 12\n"
-                     "# HELP process_max_fds Maximum number of open file descriptors.\n"
-                     "# TYPE process_max_fds gauge\n"
-                     "process_max_fds 2048\n"
-                     "# HELP process_threads Number of OS threads in the process.\n"
-                     "# TYPE process_threads gauge\n"
-                     "process_threads 9\n"
-                     "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-                     "# TYPE process_start_time_seconds gauge\n"
-                     "process_start_time_seconds 1795314435.27\n");
+    ck_assert_str_eq(
+        b.data,
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+        "# TYPE process_cpu_seconds_total counter\n"
+        "process_cpu_seconds_total 1.25\n"
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\n"
+        "process_resident_memory_bytes 20971520\n"
+        "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+        "# TYPE process_virtual_memory_bytes gauge\n"
+        "process_virtual_memory_bytes 1048576000\n"
+        "# HELP process_open_fds Number of open file descriptors.\n"
+        "# TYPE process_open_fds gauge\n"
+        "process_open_fds 12\n"
+        "# HELP process_max_fds Maximum number of open file descriptors.\n"
+        "# TYPE process_max_fds gauge\n"
+        "process_max_fds 2048\n"
+        "# HELP process_threads Number of OS threads in the process.\n"
+        "# TYPE process_threads gauge\n"
+        "process_threads 9\n"
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+        "# TYPE process_start_time_seconds gauge\n"
+        "process_start_time_seconds 1795314435.27\n");
     buf_free(&b);
 }
 END_TEST
@@ -392,16 +434,20 @@ static void render_contract(buf_t *b)
     mt_family(&w, "dualgate_connections_refused_total", MT_COUNTER,
               "Long-lived requests refused with 503, by reason.");
     mt_u64(&w, MT_LABELS({"reason", "max_connections"}), 2);
-    per_transport(&w, "dualgate_deliveries_total", MT_COUNTER, "Events written to clients, by transport.", 100);
+    per_transport(&w, "dualgate_deliveries_total", MT_COUNTER,
+                  "Events written to clients, by transport.", 100);
     per_transport(&w, "dualgate_delivered_bytes_total", MT_COUNTER,
                   "Bytes of events written to clients, by transport.", 10000);
     per_transport(&w, "dualgate_dropped_messages_total", MT_COUNTER,
                   "Events not delivered because a client's queue was over its limit.", 0);
-    per_transport(&w, "dualgate_slow_consumer_closes_total", MT_COUNTER,
-                  "Connections closed because their outbound queue passed queue_max_msgs or queue_max_bytes.", 0);
+    per_transport(
+        &w, "dualgate_slow_consumer_closes_total", MT_COUNTER,
+        "Connections closed because their outbound queue passed queue_max_msgs or queue_max_bytes.",
+        0);
     per_stream(&w, "dualgate_events_total", MT_COUNTER,
                "Events published to the broker, by stream (queue name or \"logs\").");
-    mt_family(&w, "dualgate_redis_up", MT_GAUGE, "1 if every Redis connection is up and answering, else 0.");
+    mt_family(&w, "dualgate_redis_up", MT_GAUGE,
+              "1 if every Redis connection is up and answering, else 0.");
     mt_u64(&w, MT_NOLABELS, 1);
     per_stream(&w, "dualgate_redis_reader_connected", MT_GAUGE,
                "1 if the stream's reader is connected to Redis, else 0.");
@@ -409,14 +455,19 @@ static void render_contract(buf_t *b)
               "Time between the stream's newest entry id and the last id its reader read.");
     for (size_t i = 0; i < DG_ARRAY_LEN(streams); i++)
         mt_double(&w, MT_LABELS({"stream", streams[i]}), (double)i * 0.001);
-    per_stream(&w, "dualgate_redis_reconnects_total", MT_COUNTER, "Reconnects of the stream's reader.");
+    per_stream(&w, "dualgate_redis_reconnects_total", MT_COUNTER,
+               "Reconnects of the stream's reader.");
     per_stream(&w, "dualgate_redis_entries_total", MT_COUNTER, "Stream entries read.");
-    per_stream(&w, "dualgate_redis_malformed_total", MT_COUNTER, "Stream entries skipped as malformed.");
-    per_transport(&w, "dualgate_replay_requests_total", MT_COUNTER, "Resumes replayed from Redis, by transport.", 0);
+    per_stream(&w, "dualgate_redis_malformed_total", MT_COUNTER,
+               "Stream entries skipped as malformed.");
+    per_transport(&w, "dualgate_replay_requests_total", MT_COUNTER,
+                  "Resumes replayed from Redis, by transport.", 0);
     mt_family(&w, "dualgate_replay_gaps_total", MT_COUNTER,
-              "Resumes that could not be complete, by reason (trimmed, invalid_cursor, redis_unavailable, replay_limit).");
+              "Resumes that could not be complete, by reason (trimmed, invalid_cursor, "
+              "redis_unavailable, replay_limit).");
     mt_u64(&w, MT_LABELS({"reason", "trimmed"}), 1);
-    mt_family(&w, "dualgate_log_entries_published_total", MT_COUNTER, "Log entries written to the log stream.");
+    mt_family(&w, "dualgate_log_entries_published_total", MT_COUNTER,
+              "Log entries written to the log stream.");
     mt_u64(&w, MT_NOLABELS, 5);
     mt_family(&w, "dualgate_log_entries_dropped_total", MT_COUNTER,
               "Log entries dropped (queue full or Redis down).");
