@@ -9,9 +9,11 @@
 //   transport=socketio|sse
 //   gateway=http://host:port   another origin serving the API (CORS must allow this page)
 //   logmax=<n>        lines kept in the log buffer (50..5000, default 500)
+//   metricsms=<n>     how often the live view reads /metrics (1000..60000 ms, default 5000)
 import { JobStore, LogBuffer, LEVELS, STAGES, logMatches, progressPercent, queuesFromHealth } from './js/model.js';
 import { SseTransport } from './js/sse.js';
 import { SioTransport } from './js/sio.js';
+import { LiveView } from './js/live.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -464,7 +466,7 @@ function updateUrl() {
     else p.append('job', f.id);
   }
   p.set('transport', transportName);
-  for (const k of ['gateway', 'logmax']) if (params.has(k)) p.set(k, params.get(k));
+  for (const k of ['gateway', 'logmax', 'metricsms']) if (params.has(k)) p.set(k, params.get(k));
   const url = `${window.location.pathname}?${p}`;
   window.history.replaceState(null, '', url);
   $('share').href = url;
@@ -527,6 +529,7 @@ async function main() {
   renderLogStats();
   // Known queues first: the queue picker and SSE's per-queue fallback need them.
   await pollHealth();
+  new LiveView($('live'), base, { intervalMs: intParam('metricsms', 1000, 60000, 5000) }).start();
   await startTransport(transportName, { fallback: !params.has('transport') });
 }
 

@@ -1,12 +1,14 @@
-// The dashboard's browser-free parts (www/js/model.js, SseTransport's stream plan) under plain
-// node:test: follow matching, state timeline, dedup, eviction bounds, log filters, cursors.
+// The dashboard's browser-free parts (www/js/model.js, SseTransport's stream plan, the live
+// view's www/js/metrics.js) under plain node:test: follow matching, state timeline, dedup,
+// eviction bounds, log filters, cursors; /metrics parsing, rates, quantiles, sparklines.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
 
-let m, SseTransport;
+let m, mx, SseTransport;
 test.before(async () => {
   m = await import('../../www/js/model.js');
+  mx = await import('../../www/js/metrics.js');
   ({ SseTransport } = await import('../../www/js/sse.js'));
 });
 
@@ -187,4 +189,179 @@ test('SSE plan: one stream per follow within the budget, per-queue streams past 
   ({ plan, overflow } = t._plan(store.followList(), ['http', 'sparql', 'techstack', 'q4', 'q5']));
   assert.equal(plan.size, 5);
   assert.deepEqual(overflow.map((f) => f.key), ['j:*:a', 'j:*:e']);
+});
+
+// ---------------------------------------------------------------- live view (js/metrics.js)
+
+// What dualgate's writer (src/metrics.c) renders: families in order, HELP/TYPE once, escapes.
+const LE = ['5e-05', '0.0001', '0.00025', '0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05',
+  '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'];
+function exposition({ events = {}, conns = {}, dropped = 0, slow = 0, lat = {} } = {}) {
+  const out = [];
+  out.push('# HELP dualgate_connections Open client connections by transport.', '# TYPE dualgate_connections gauge');
+  for (const [t, n] of Object.entries(conns)) out.push(`dualgate_connections{transport="${t}"} ${n}`);
+  out.push('# HELP dualgate_events_total Events published to the broker, by stream (queue name or "logs").',
+    '# TYPE dualgate_events_total counter');
+  for (const [s, n] of Object.entries(events)) out.push(`dualgate_events_total{stream="${s}"} ${n}`);
+  out.push('# TYPE dualgate_dropped_messages_total counter', `dualgate_dropped_messages_total{transport="sse"} ${dropped}`,
+    'dualgate_dropped_messages_total{transport="websocket"} 0');
+  out.push('# TYPE dualgate_slow_consumer_closes_total counter', `dualgate_slow_consumer_closes_total{transport="polling"} ${slow}`);
+  out.push('# HELP dualgate_delivery_latency_seconds Time from a Redis entry\'s id time to the write of its bytes to a client.',
+    '# TYPE dualgate_delivery_latency_seconds histogram');
+  // lat: { transport: cumulative counts per LE }
+  for (const [t, counts] of Object.entries(lat)) {
+    LE.forEach((le, i) => out.push(`dualgate_delivery_latency_seconds_bucket{transport="${t}",le="${le}"} ${counts[i]}`));
+    out.push(`dualgate_delivery_latency_seconds_sum{transport="${t}"} 0.5`,
+      `dualgate_delivery_latency_seconds_count{transport="${t}"} ${counts[LE.length - 1]}`);
+  }
+  out.push('# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
+    '# TYPE process_cpu_seconds_total counter', 'process_cpu_seconds_total 1.25');
+  return `${out.join('\n')}\n`;
+}
+// Cumulative counts with `n` observations at or below each bound from index `from` on.
+const cum = (spec) => LE.map((_, i) => spec.reduce((a, [from, n]) => a + (i >= from ? n : 0), 0));
+
+test('exposition parser: families, HELP/TYPE, escapes, special values, histogram suffixes', () => {
+  const text = [
+    '# a plain comment',
+    '# HELP x:y back\\\\slash\\nnew "quoted"',
+    '# TYPE x:y untyped',
+    'x:y{v="a\\\\b\\"c\\nd",w=""} 0.25',
+    'x:y{v="t",} -2 1795314435000',
+    '',
+    '  # TYPE h histogram',
+    'h_bucket{le="0.1"} 1',
+    'h_bucket{le="+Inf"} 3',
+    'h_sum 0.7',
+    'h_count 3',
+    'g NaN',
+    'g2 +Inf',
+    'g3 -Inf',
+    'g4 1e+21',
+    'no_type_count 4',
+  ].join('\n');
+  const { families, errors } = mx.parseExposition(text);
+  assert.deepEqual(errors, []);
+  const xy = families.get('x:y');
+  assert.equal(xy.type, 'untyped');
+  assert.equal(xy.help, 'back\\slash\nnew "quoted"');
+  assert.deepEqual(xy.samples, [
+    { name: 'x:y', labels: { v: 'a\\b"c\nd', w: '' }, value: 0.25 },
+    { name: 'x:y', labels: { v: 't' }, value: -2 },
+  ]);
+  const h = families.get('h');
+  assert.equal(h.type, 'histogram');
+  assert.deepEqual(h.samples.map((s) => s.name), ['h_bucket', 'h_bucket', 'h_sum', 'h_count']);
+  assert.deepEqual(h.samples[1].labels, { le: '+Inf' });
+  assert.ok(Number.isNaN(families.get('g').samples[0].value));
+  assert.equal(families.get('g2').samples[0].value, Infinity);
+  assert.equal(families.get('g3').samples[0].value, -Infinity);
+  assert.equal(families.get('g4').samples[0].value, 1e21);
+  // Not a histogram's: its own untyped family.
+  assert.equal(families.get('no_type_count').type, 'untyped');
+  assert.equal(families.has('h_bucket'), false);
+});
+
+test('exposition parser: a bad line is reported and skipped, the rest still read', () => {
+  const bad = [
+    'a{v="x\\q"} 1', // bad escape
+    'a{v="x} 1', // unterminated
+    'a{v="1",v="2"} 1', // repeated label
+    'a{9="1"} 1', // bad label name
+    'a 0x10', // not a Prometheus number
+    'a', // no value
+    'a 1 2 3', // too many fields
+    '# TYPE a thing', // bad type
+    '9a 1', // bad metric name
+  ];
+  const { families, errors } = mx.parseExposition(['ok 1', ...bad, 'ok2 2'].join('\n'));
+  assert.deepEqual(errors.map((e) => e.line), bad.map((_, i) => i + 2));
+  assert.equal(errors[0].message, 'label v: bad escape \\q');
+  assert.equal(errors[2].message, 'label v repeated');
+  assert.equal(families.get('ok').samples[0].value, 1);
+  assert.equal(families.get('ok2').samples[0].value, 2);
+  assert.equal(families.get('a'), undefined);
+});
+
+test('the dashboard numbers of one scrape; histograms summed over transports', () => {
+  const text = exposition({
+    events: { http: 10, sparql: 0, logs: 4 }, conns: { sse: 3, websocket: 2, polling: 0 }, dropped: 5, slow: 1,
+    lat: { sse: cum([[4, 6], [7, 3], [17, 1]]), websocket: cum([[0, 10]]) },
+  });
+  const d = mx.readDashboard(mx.parseExposition(text));
+  assert.deepEqual(d.events, { http: 10, sparql: 0, logs: 4 });
+  assert.deepEqual(d.connections, { sse: 3, websocket: 2, polling: 0 });
+  assert.equal(d.dropped, 5);
+  assert.equal(d.slowCloses, 1);
+  assert.equal(d.latency.count, 20);
+  assert.equal(d.latency.sum, 1);
+  assert.equal(d.latency.buckets.length, 18);
+  assert.deepEqual(d.latency.buckets[0], { le: 0.00005, count: 10 });
+  assert.deepEqual(d.latency.buckets[4], { le: 0.001, count: 16 });
+  assert.deepEqual(d.latency.buckets[17], { le: Infinity, count: 20 });
+  // A gateway without these families yet: nulls, not zeros.
+  const none = mx.readDashboard(mx.parseExposition('process_threads 9\n'));
+  assert.deepEqual(none, { events: null, connections: null, dropped: null, slowCloses: null, latency: null });
+});
+
+test('histogram quantiles as PromQL histogram_quantile computes them', () => {
+  const b = [{ le: 0.001, count: 50 }, { le: 0.01, count: 90 }, { le: Infinity, count: 100 }];
+  assert.equal(mx.histogramQuantile(0.5, b), 0.001);
+  assert.ok(Math.abs(mx.histogramQuantile(0.75, b) - 0.006625) < 1e-12);
+  assert.equal(mx.histogramQuantile(0.9, b), 0.01);
+  assert.equal(mx.histogramQuantile(0.99, b), 0.01, 'in +Inf: the highest finite bound');
+  assert.equal(mx.histogramQuantile(0.25, b), 0.0005, 'first bucket: from 0');
+  assert.equal(mx.histogramQuantile(0.5, [{ le: 1, count: 0 }, { le: Infinity, count: 0 }]), null);
+  assert.equal(mx.histogramQuantile(0.5, []), null);
+  assert.equal(mx.histogramQuantile(0.5, [{ le: Infinity, count: 3 }]), null);
+});
+
+test('history: per-interval rates, quantiles of the interval only, resets, gaps, window', () => {
+  const h = new mx.MetricsHistory({ windowMs: 20000, maxGapMs: 12000 });
+  const snap = (o) => mx.readDashboard(mx.parseExposition(exposition(o)));
+  const lat0 = cum([[4, 100]]); // 100 old deliveries at <= 1 ms
+  assert.equal(h.push(0, snap({ events: { http: 100 }, conns: { sse: 1 }, lat: { sse: lat0 } })), null, 'first scrape: no interval');
+  // In 5 s: 50 http events, 10 new sparql, 2 drops, 10 deliveries between 10 and 25 ms.
+  let p = h.push(5000, snap({ events: { http: 150, sparql: 10 }, conns: { sse: 2, websocket: 1 }, dropped: 2,
+    lat: { sse: cum([[4, 100], [8, 10]]) } }));
+  assert.equal(p.dt, 5);
+  assert.deepEqual(p.eventsPerSec, { http: 10, sparql: 2 });
+  assert.deepEqual(p.connections, { sse: 2, websocket: 1 });
+  assert.equal(p.dropped, 2);
+  assert.equal(p.slowCloses, 0);
+  assert.ok(Math.abs(p.p50 - 0.0175) < 1e-12, `p50 of the interval, not of all time: ${p.p50}`);
+  assert.ok(Math.abs(p.p99 - 0.02485) < 1e-12, String(p.p99));
+  // Nothing delivered: no latency (a gap in the line), not 0.
+  p = h.push(10000, snap({ events: { http: 150, sparql: 10 }, lat: { sse: cum([[4, 100], [8, 10]]) } }));
+  assert.equal(p.p50, null);
+  assert.equal(p.eventsPerSec.http, 0);
+  // Restarted gateway: counters start over, the increase is the new value.
+  p = h.push(15000, snap({ events: { http: 20 }, dropped: 1, lat: { sse: cum([[0, 4]]) } }));
+  assert.equal(p.eventsPerSec.http, 4);
+  assert.equal(p.dropped, 1);
+  assert.equal(p.p50, 0.000025);
+  assert.deepEqual(h.points.map((x) => x.at), [5000, 10000, 15000]);
+  assert.deepEqual(h.keys('eventsPerSec'), ['http', 'sparql']);
+  assert.equal(h.sum('dropped'), 3);
+  assert.deepEqual(h.series((x) => x.eventsPerSec.http), [{ at: 5000, v: 10 }, { at: 10000, v: 0 }, { at: 15000, v: 4 }]);
+  // The window keeps 20 s.
+  h.push(26000, snap({ events: { http: 30 } }));
+  assert.deepEqual(h.points.map((x) => x.at), [10000, 15000, 26000]);
+  // An outage longer than maxGapMs: no rate across it.
+  assert.equal(h.push(50000, snap({ events: { http: 1000 } })), null);
+  assert.equal(h.push(55000, snap({ events: { http: 1005 } })).eventsPerSec.http, 1);
+});
+
+test('sparkline paths, scales and number formats', () => {
+  const s = [{ at: 0, v: 0 }, { at: 50, v: 5 }, { at: 100, v: 10 }];
+  assert.equal(mx.sparkPath(s, { width: 100, height: 20, t0: 0, t1: 100, max: 10 }), 'M0.0 20.0L50.0 10.0L100.0 0.0');
+  // A null breaks the line; values over max stay at the top.
+  const g = [{ at: 0, v: 1 }, { at: 25, v: null }, { at: 50, v: 4 }, { at: 100, v: 8 }];
+  assert.equal(mx.sparkPath(g, { width: 100, height: 10, t0: 0, t1: 100, max: 4 }), 'M0.0 7.5M50.0 0.0L100.0 0.0');
+  assert.equal(mx.sparkPath([], { width: 100, height: 10, t0: 0, t1: 100, max: 0 }), '');
+  assert.equal(mx.seriesMax(s, g), 10);
+  assert.equal(mx.seriesMax([{ at: 0, v: null }]), 0);
+  assert.deepEqual([0, 0.25, 12.4, 9999, 12345, null].map(mx.formatRate), ['0/s', '0.3/s', '12/s', '9999/s', '12.3k/s', '—']);
+  assert.deepEqual([0.000025, 0.0042, 0.0175, 0.5, 2.5, 12, null].map(mx.formatSeconds),
+    ['25 µs', '4.2 ms', '18 ms', '500 ms', '2.50 s', '12.0 s', '—']);
 });
