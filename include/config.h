@@ -20,8 +20,12 @@ typedef struct cfg {
     char bind[CFG_STR_MAX];       /* bind = 127.0.0.1 */
     int port;                     /* port = 8081, env PORT */
     int max_connections;          /* max_connections = 1000: SSE + Socket.IO + polling, all transports */
-    int http_threads;             /* http_threads = 0 (auto: max_connections + 16 spare) */
-    int write_timeout_ms;         /* write_timeout_ms = 5000: a blocked write longer than this closes the client */
+    int http_threads;             /* http_threads = 64: CivetWeb workers (requests, handshakes, POSTs) */
+    int io_threads;               /* io_threads = 0 (the number of cores): event loops owning connections */
+    int write_timeout_ms;         /* write_timeout_ms = 5000: no write progress this long closes the client */
+    int header_timeout_ms;        /* header_timeout_ms = 10000: complete request head within this long (408) */
+    int body_timeout_ms;          /* body_timeout_ms = 10000: a POST body must arrive within this long */
+    int max_pending_heads;        /* max_pending_heads = 1024: connections held until their head is complete */
     char document_root[CFG_STR_MAX]; /* document_root = <source>/www */
     char client_js[CFG_STR_MAX];  /* socketio_client_js = <build>/socket.io.js */
     int cors_any;                 /* cors_origin = "*", env SOCKETS_CORS_ORIGIN */
@@ -46,13 +50,16 @@ typedef struct cfg {
     /* [limits] */
     int queue_max_msgs;           /* queue_max_msgs = 4096 per connection */
     long queue_max_bytes;         /* queue_max_bytes = 4194304 per connection */
+    long queue_soft_bytes;        /* queue_soft_bytes = 1048576: soft limit, 0 = none ... */
+    int queue_soft_ms;            /* queue_soft_ms = 10000: ... exceeded this long closes the client */
     int max_id_len;               /* max_id_len = 256: job ids and queue names in paths */
     /* [socket.io] */
     char sio_path[CFG_NAME_MAX];  /* socketio_path = /socket.io/ */
     int ping_interval_ms;         /* ping_interval_ms = 25000 */
     int ping_timeout_ms;          /* ping_timeout_ms = 20000 */
     long max_payload;             /* max_payload = 1000000 */
-    int connect_timeout_ms;       /* connect_timeout_ms = 45000 */
+    int connect_timeout_ms;       /* connect_timeout_ms = 10000 */
+    int max_pending_sessions;     /* max_pending_sessions = 1024: Engine.IO sessions without a CONNECT */
     int conformance;              /* conformance = false */
     /* [log] */
     int log_level;                /* log_level = info (stderr) */

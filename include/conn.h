@@ -16,11 +16,13 @@
 #ifndef CONN_H
 #define CONN_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "list.h"
 #include "loop.h"
 #include "msg.h"
 
@@ -55,13 +57,28 @@ typedef struct cn_stats {
     _Atomic uint64_t bytes[CN_KINDS]; /* bytes handed to the kernel */
 } cn_stats_t;
 
-/* Settings shared by the connections of a server; must outlive them. */
+/* Settings and the registry shared by the connections of a server; must outlive them. */
 typedef struct cn_env {
-    int64_t write_timeout_ms; /* no write progress this long with output pending: CN_CLOSE_STALL */
-    int64_t linger_ms;        /* after a graceful close, wait this long for the client's FIN */
-    size_t pending_max;       /* private pending bytes above this: CN_CLOSE_HARD_LIMIT */
-    cn_stats_t *stats;
+    int64_t write_timeout_ms; /* public: no write progress this long: CN_CLOSE_STALL */
+    int64_t linger_ms;        /* public: after a graceful close, wait this long for the FIN */
+    size_t pending_max;       /* public: private pending bytes above this: CN_CLOSE_HARD_LIMIT */
+    cn_stats_t stats;         /* read-only */
+    /* private: every open connection, for closing them all at shutdown */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    list_t all;
+    int nopen;
 } cn_env_t;
+
+/* Prepares env (settings zeroed: set them after). Thread: main. */
+void cn_env_init(cn_env_t *env);
+void cn_env_destroy(cn_env_t *env);
+/* Asks every open connection of kind (or every kind, for -1) to close for reason; graceful
+ * reasons flush what is queued first. Thread: any. */
+void cn_env_close_all(cn_env_t *env, int kind, int reason);
+/* Waits until no connection is open or deadline_ms (el_now_ms clock) passes. Returns the
+ * number still open. Thread: any but a loop's. */
+int cn_env_wait_idle(cn_env_t *env, int64_t deadline_ms);
 
 #define CN_TURN_BYTES (64 * 1024) /* written per connection per turn */
 #define CN_IOV_MAX 64             /* segments per sendmsg() */
@@ -80,9 +97,10 @@ typedef struct cn_out {
 } cn_out_t;
 
 /* Adds len bytes at p, which lie inside m; takes a reference on m. Returns 0, or DG_ELIMIT
- * when no segment fits any more (budget spent or segments full): stop filling. */
+ * when every segment is used. The budget is advice: check cn_out_full() before taking more
+ * messages off a queue; what was taken can always be added while segments remain. */
 int cn_out_msg(cn_out_t *o, msg_t *m, const void *p, size_t len);
-/* Adds a private copy of p[0..len). Returns 0 or DG_ELIMIT (as above, or scratch full). */
+/* Adds a private copy of p[0..len). Returns 0 or DG_ELIMIT (segments or scratch full). */
 int cn_out_copy(cn_out_t *o, const void *p, size_t len);
 /* Room for up to want private bytes at the returned pointer (NULL: stop filling); then
  * cn_out_commit() the number actually written (<= want). */
@@ -90,6 +108,8 @@ char *cn_out_room(cn_out_t *o, size_t want);
 void cn_out_commit(cn_out_t *o, size_t n);
 /* 1 when the budget is spent or the segments are full. */
 int cn_out_full(const cn_out_t *o);
+/* Segments still free. */
+int cn_out_free_segments(const cn_out_t *o);
 
 /* A transport: callbacks run on the connection's loop thread. */
 typedef struct cn_ops {
@@ -110,7 +130,7 @@ typedef struct cn_ops {
 /* A connection for fd (non-blocking, now ours) on loop l, with data_size zeroed bytes of
  * transport data (cn_data). One reference for the caller, handed to the loop by cn_start.
  * NULL on ENOMEM (fd untouched). Thread: any. */
-cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, const cn_env_t *env, size_t data_size);
+cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, cn_env_t *env, size_t data_size);
 /* Hands c to its loop (the caller's reference becomes the loop's): watched from the next
  * iteration, then ops->open. If the loop has stopped, the fd is closed and c freed without any
  * callback but free. Thread: any. */
@@ -125,8 +145,9 @@ int cn_fd(const cn_t *c); /* -1 once closed */
 
 /* Asks for a write turn (fill() will be called). Thread: any. */
 void cn_wake(cn_t *c);
-/* Asks the loop to close c for reason (a hard limit seen by the broker, a session teardown
- * elsewhere). The first reason wins. Thread: any. */
+/* Asks the loop to close c for reason (a hard limit seen by the broker, shutdown). The first
+ * reason wins; a graceful reason (DONE, TIMEOUT, PROTOCOL, SHUTDOWN) flushes what is queued
+ * first, as cn_finish. Thread: any. */
 void cn_close_async(cn_t *c, int reason);
 
 /* Queues private bytes (copied) ahead of any further fill(). Returns 0, DG_ECLOSED, or

@@ -87,8 +87,18 @@ static inline int el_timer_armed(const el_timer_t *t)
  * loop itself). Returns 1 when r was queued now, 0 when it already was or the loop has stopped.
  * Thread: any. */
 int el_schedule(el_t *l, el_ready_t *r);
-/* Queues fn(arg) for the loop thread (see el_task_fn). Returns 0, or DG_ENOMEM (fn not called).
- * Thread: any. */
+/* A task node embedded by its owner, for posts that must not fail (a Redis reply coming back). */
+typedef struct el_task {
+    struct el_task *next; /* private */
+    el_task_fn fn;        /* public */
+    void *arg;            /* public */
+} el_task_t;
+
+/* Queues t (owned by the caller; untouched by the loop after fn is called) for the loop thread.
+ * Never fails. Thread: any. */
+void el_post_task(el_t *l, el_task_t *t);
+/* Queues fn(arg) for the loop thread (see el_task_fn), allocating the node. Returns 0, or
+ * DG_ENOMEM (fn not called). Thread: any. */
 int el_post(el_t *l, el_task_fn fn, void *arg);
 
 /* Counters for /health and tests. Thread: any (approximate while running). */

@@ -1,15 +1,13 @@
-/* server.h - the HTTP side of dualgate on CivetWeb: one port for SSE, Socket.IO, health and
- * the static dashboard. CivetWeb stays behind this header.
- *
- * Thread model: CivetWeb gives each TCP connection a worker thread for its whole life, from a
- * pool fixed at start (http_threads = max_connections + 16 spare). An SSE handler thread writes
- * its own stream (so one stalled client stalls only itself). Past max_connections new
- * long-lived requests get 503 at once, served by the spare threads. */
+/* server.h - the HTTP side of dualgate: one port for SSE, Socket.IO, health and the static
+ * dashboard. It composes the pieces: CivetWeb (request parsing, routing, the WebSocket
+ * handshake, static files, /health, /ready, polling POSTs, on a fixed pool of http_threads
+ * workers), the accept gate in front of it (gate.h), the connection hand-off (handoff.h), the
+ * event loops that own every long-lived connection (loop.h, conn.h) and the transports
+ * (sse_http.h, sio_http.h). CivetWeb stays behind this header. */
 #ifndef SERVER_H
 #define SERVER_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "broker.h"
 #include "config.h"
@@ -19,10 +17,15 @@ typedef struct srv srv_t;
 
 /* cfg, broker and rds must outlive the server. NULL on ENOMEM. Thread: main. */
 srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds);
-/* Binds and starts the worker pool. Returns 0 or DG_EIO with errstr. Thread: main. */
+/* Starts the loops, CivetWeb and the gate, then proves the hand-off works (a request to
+ * itself, taken over); dualgate must not run without it. Returns 0, or DG_EIO / DG_ENOMEM
+ * with errstr (the server is stopped again). Thread: main. */
 int srv_start(srv_t *s, char *errstr, size_t errlen);
-/* Wakes every long-lived handler, closes connections, joins the pool. Thread: main. */
+/* Refuses new connections, closes every long-lived one (WebSockets with a 1001 close frame,
+ * held polls answered, SSE streams ended), waits for them briefly, stops CivetWeb and the
+ * loops. Thread: main, before rds_stop. */
 void srv_stop(srv_t *s);
+/* After rds_stop (Redis answers still in flight are delivered to the loops' cancel paths). */
 void srv_free(srv_t *s);
 
 #endif

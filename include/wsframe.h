@@ -171,4 +171,29 @@ const char *ws_parser_errstr(const ws_parser_t *p);
 /* Frees the buffer. */
 void ws_parser_free(ws_parser_t *p);
 
+/* ---- Server-side reader: raw client bytes -> messages ------------------------------------ */
+
+/* The parser (masking required, max_payload checked on each frame header before its payload
+ * is buffered) feeding the assembler (fragments, control frames between them, UTF-8, message
+ * size): what a server reads off a socket it owns. Embeddable; fields private. */
+typedef struct ws_reader {
+    ws_parser_t p;
+    ws_asm_t a;
+    int err;
+    int close_code;
+} ws_reader_t;
+
+/* Messages and frames of at most max_payload bytes. Returns 0 or DG_EINVAL. */
+int ws_reader_init(ws_reader_t *r, size_t max_payload);
+/* Appends bytes read off the socket (copied). Returns 0, or a sticky error (see next). */
+int ws_reader_feed(ws_reader_t *r, const void *data, size_t len);
+/* Returns 0 with the next complete message or control frame in *out (data valid until the
+ * next call), DG_EAGAIN when more bytes are needed, or a sticky error: DG_ELIMIT (1009),
+ * DG_EPROTO (1002, or 1007 for text that is not UTF-8), DG_ENOMEM (1011). */
+int ws_reader_next(ws_reader_t *r, ws_msg_t *out);
+/* The close status to send after an error, 0 when none. */
+int ws_reader_close_code(const ws_reader_t *r);
+const char *ws_reader_errstr(const ws_reader_t *r);
+void ws_reader_free(ws_reader_t *r);
+
 #endif

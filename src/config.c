@@ -26,8 +26,6 @@
 
 #define CFG_LINE_MAX 4096       /* longer lines are an error, not silently split */
 #define CFG_FD_RESERVE 64       /* listener, Redis connections, log files, static files */
-#define CFG_THREAD_SPARE 16     /* workers beyond max_connections when http_threads is auto */
-#define CFG_THREAD_BUDGET 30000 /* pid_max is 32768 here and each thread costs ~2 memory maps */
 #define CFG_MS_MIN 10L
 #define CFG_MS_MAX 3600000L
 
@@ -64,8 +62,12 @@ static const cfg_key_t cfg_keys[] = {
     {"bind", K_HOST, F(bind), 0, 0},
     {"port", K_INT, F(port), 1, 65535},
     {"max_connections", K_INT, F(max_connections), 1, 1000000},
-    {"http_threads", K_INT, F(http_threads), 0, 65536}, /* CivetWeb's MAX_WORKER_THREADS */
+    {"http_threads", K_INT, F(http_threads), 4, 4096},
+    {"io_threads", K_INT, F(io_threads), 0, 256},
     {"write_timeout_ms", K_INT, F(write_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
+    {"header_timeout_ms", K_INT, F(header_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
+    {"body_timeout_ms", K_INT, F(body_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
+    {"max_pending_heads", K_INT, F(max_pending_heads), 1, 1000000},
     {"document_root", K_STR, F(document_root), 1, 0},
     {"socketio_client_js", K_STR, F(client_js), 0, 0},
     {"cors_origin", K_CORS, 0, 0, 0, 0},
@@ -79,12 +81,15 @@ static const cfg_key_t cfg_keys[] = {
     {"sse_retry_ms", K_INT, F(sse_retry_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"queue_max_msgs", K_INT, F(queue_max_msgs), 1024, 10000000}, /* >= one Redis read (1000) */
     {"queue_max_bytes", K_LONG, F(queue_max_bytes), 1, INT_MAX},
+    {"queue_soft_bytes", K_LONG, F(queue_soft_bytes), 0, INT_MAX},
+    {"queue_soft_ms", K_INT, F(queue_soft_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"max_id_len", K_INT, F(max_id_len), 1, 8192},
     {"socketio_path", K_PATH, F(sio_path), 0, 0},
     {"ping_interval_ms", K_INT, F(ping_interval_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"ping_timeout_ms", K_INT, F(ping_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"max_payload", K_LONG, F(max_payload), 1, 1073741824L},
     {"connect_timeout_ms", K_INT, F(connect_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
+    {"max_pending_sessions", K_INT, F(max_pending_sessions), 1, 1000000},
     {"conformance", K_BOOL, F(conformance), 0, 1},
     {"log_level", K_LEVEL, F(log_level), 0, 0},
     {"log_publish_level", K_LEVEL, F(log_publish_level), 0, 0},
@@ -668,8 +673,12 @@ void cfg_defaults(cfg_t *c)
     store(c->bind, sizeof(c->bind), "127.0.0.1", 9);
     c->port = 8081;
     c->max_connections = 1000;
-    c->http_threads = 0;
+    c->http_threads = 64;
+    c->io_threads = 0;
     c->write_timeout_ms = 5000;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 10000;
+    c->max_pending_heads = 1024;
     store(c->document_root, sizeof(c->document_root), DG_DEFAULT_WWW, strlen(DG_DEFAULT_WWW));
     store(c->client_js, sizeof(c->client_js), DG_DEFAULT_CLIENT_JS, strlen(DG_DEFAULT_CLIENT_JS));
     c->cors_any = 1;
@@ -688,12 +697,15 @@ void cfg_defaults(cfg_t *c)
     c->sse_retry_ms = 3000;
     c->queue_max_msgs = 4096;
     c->queue_max_bytes = 4194304;
+    c->queue_soft_bytes = 1048576;
+    c->queue_soft_ms = 10000;
     c->max_id_len = 256;
     store(c->sio_path, sizeof(c->sio_path), "/socket.io/", 11);
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
     c->max_payload = 1000000;
-    c->connect_timeout_ms = 45000;
+    c->connect_timeout_ms = 10000;
+    c->max_pending_sessions = 1024;
     c->conformance = 0;
     c->log_level = CFG_LOG_INFO;
     c->log_publish_level = CFG_LOG_INFO;
@@ -957,19 +969,9 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
             return DG_EINVAL;
         }
     }
-    if (c->http_threads != 0 && c->http_threads <= c->max_connections) {
-        fmt(errstr, errlen,
-            "http_threads: %d must be greater than max_connections (%d): every connection "
-            "holds a worker thread and requests need spare ones",
-            c->http_threads, c->max_connections);
-        return DG_EINVAL;
-    }
-    long threads = c->http_threads ? c->http_threads : (long)c->max_connections + CFG_THREAD_SPARE;
-    if (threads >= CFG_THREAD_BUDGET) {
-        fmt(errstr, errlen,
-            "%s: %ld worker threads%s must stay below %d (pid and memory-map budget)",
-            c->http_threads ? "http_threads" : "max_connections", threads,
-            c->http_threads ? "" : " (max_connections + 16)", CFG_THREAD_BUDGET);
+    if (c->queue_soft_bytes > c->queue_max_bytes) {
+        fmt(errstr, errlen, "queue_soft_bytes: %ld is above queue_max_bytes (%ld)",
+            c->queue_soft_bytes, c->queue_max_bytes);
         return DG_EINVAL;
     }
     struct rlimit rl;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -23,7 +24,7 @@ struct cn {
     atomic_int doomed; /* a close reason asked for from another thread */
     el_t *loop;
     const cn_ops_t *ops;
-    const cn_env_t *env;
+    cn_env_t *env;
     el_io_t io;
     el_ready_t ready;
     el_timer_t timer; /* write stall while blocked, lingering close after the FIN */
@@ -35,6 +36,7 @@ struct cn {
     int fin_sent;
     int blocked;   /* the kernel refused bytes: waiting for EPOLLOUT */
     int read_more; /* the read budget ran out with bytes left */
+    list_t node;   /* in env->all while open */
     buf_t pending; /* private bytes not yet taken by the kernel, from pend_off */
     size_t pend_off;
     int64_t last_write;
@@ -103,9 +105,14 @@ int cn_out_full(const cn_out_t *o)
     return o->n == CN_IOV_MAX || o->bytes >= o->budget;
 }
 
+int cn_out_free_segments(const cn_out_t *o)
+{
+    return CN_IOV_MAX - o->n;
+}
+
 int cn_out_msg(cn_out_t *o, msg_t *m, const void *p, size_t len)
 {
-    if (cn_out_full(o))
+    if (o->n == CN_IOV_MAX)
         return DG_ELIMIT;
     if (!len)
         return DG_OK;
@@ -118,7 +125,7 @@ int cn_out_msg(cn_out_t *o, msg_t *m, const void *p, size_t len)
 
 char *cn_out_room(cn_out_t *o, size_t want)
 {
-    if (cn_out_full(o) || o->scratch_cap - o->scratch_len < want)
+    if (o->n == CN_IOV_MAX || o->scratch_cap - o->scratch_len < want)
         return NULL;
     return o->scratch + o->scratch_len;
 }
@@ -170,6 +177,12 @@ static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent)
 
 /* ---------------------------------------------------------------- lifetime */
 
+static int abortive(int reason)
+{
+    return reason == CN_CLOSE_HARD_LIMIT || reason == CN_CLOSE_SOFT_LIMIT ||
+           reason == CN_CLOSE_STALL || reason == CN_CLOSE_ERROR;
+}
+
 void cn_ref(cn_t *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -220,12 +233,6 @@ int64_t cn_last_write_ms(const cn_t *c)
     return c->last_write;
 }
 
-static int abortive(int reason)
-{
-    return reason == CN_CLOSE_HARD_LIMIT || reason == CN_CLOSE_SOFT_LIMIT ||
-           reason == CN_CLOSE_STALL || reason == CN_CLOSE_ERROR;
-}
-
 /* The loop's reference goes once the current iteration is over: events already fetched for c
  * find it closed rather than freed. */
 static void drop_loop_ref(cn_t *c)
@@ -257,11 +264,14 @@ void cn_close(cn_t *c, int reason)
     el_timer_cancel(c->loop, &c->timer);
     buf_free(&c->pending);
     c->pend_off = 0;
-    cn_stats_t *st = c->env->stats;
-    if (st) {
-        atomic_fetch_sub(&st->open[c->ops->kind], 1);
-        add(&st->closed[c->ops->kind][c->closed], 1);
-    }
+    cn_env_t *env = c->env;
+    atomic_fetch_sub(&env->stats.open[c->ops->kind], 1);
+    add(&env->stats.closed[c->ops->kind][c->closed], 1);
+    pthread_mutex_lock(&env->lock);
+    list_unlink(&c->node);
+    if (--env->nopen == 0)
+        pthread_cond_broadcast(&env->idle);
+    pthread_mutex_unlock(&env->lock);
     c->ops->close(c, c->closed);
     cn_ref(c);
     if (!el_schedule(c->loop, &c->ready)) {
@@ -283,8 +293,7 @@ static void wrote(cn_t *c, size_t n)
     if (!n)
         return;
     c->last_write = el_now_ms();
-    if (c->env->stats)
-        add(&c->env->stats->bytes[c->ops->kind], n);
+    add(&(c->env)->stats.bytes[c->ops->kind], n);
 }
 
 /* Returns bytes written (>= 0), or -1 after closing c. */
@@ -347,10 +356,12 @@ static void turn(cn_t *c)
     if (!c->started || c->closed)
         return;
     int doomed = atomic_load(&c->doomed);
-    if (doomed) {
+    if (doomed && (abortive(doomed) || doomed == CN_CLOSE_PEER)) {
         cn_close(c, doomed);
         return;
     }
+    if (doomed && !c->finishing)
+        cn_finish(c, doomed);
     if (c->read_more) {
         c->read_more = 0;
         do_read(c);
@@ -545,7 +556,7 @@ static void io_cb(el_io_t *io, uint32_t events)
 
 /* ---------------------------------------------------------------- creation */
 
-cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, const cn_env_t *env, size_t data_size)
+cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, cn_env_t *env, size_t data_size)
 {
     cn_t *c = calloc(1, sizeof(*c) + data_size);
     if (!c)
@@ -575,11 +586,13 @@ static void adopt(void *arg, int cancelled)
     c->started = 1;
     c->loop_ref = 1;
     c->last_write = el_now_ms();
-    cn_stats_t *st = c->env->stats;
-    if (st) {
-        atomic_fetch_add(&st->open[c->ops->kind], 1);
-        add(&st->opened[c->ops->kind], 1);
-    }
+    cn_env_t *env = c->env;
+    atomic_fetch_add(&env->stats.open[c->ops->kind], 1);
+    add(&env->stats.opened[c->ops->kind], 1);
+    pthread_mutex_lock(&env->lock);
+    list_push(&env->all, &c->node);
+    env->nopen++;
+    pthread_mutex_unlock(&env->lock);
     int r = c->ops->open(c);
     if (r)
         cn_close(c, r);
@@ -591,4 +604,54 @@ void cn_start(cn_t *c)
 {
     if (el_post(c->loop, adopt, c) != DG_OK)
         adopt(c, 1);
+}
+
+/* ---------------------------------------------------------------- the registry */
+
+void cn_env_init(cn_env_t *env)
+{
+    memset(env, 0, sizeof(*env));
+    pthread_mutex_init(&env->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&env->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    list_init(&env->all);
+}
+
+void cn_env_destroy(cn_env_t *env)
+{
+    pthread_mutex_destroy(&env->lock);
+    pthread_cond_destroy(&env->idle);
+}
+
+void cn_env_close_all(cn_env_t *env, int kind, int reason)
+{
+    pthread_mutex_lock(&env->lock);
+    for (list_t *n = env->all.next; n != &env->all; n = n->next) {
+        cn_t *c = DG_CONTAINER_OF(n, cn_t, node);
+        if (kind < 0 || c->ops->kind == kind)
+            cn_close_async(c, reason); /* takes the loop's ready-list lock: a leaf */
+    }
+    pthread_mutex_unlock(&env->lock);
+}
+
+int cn_env_wait_idle(cn_env_t *env, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&env->lock);
+    while (env->nopen > 0) {
+        int64_t now = el_now_ms();
+        if (now >= deadline_ms)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (deadline_ms - now) % 1000 * 1000000;
+        ts.tv_sec += (deadline_ms - now) / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&env->idle, &env->lock, &ts);
+    }
+    int n = env->nopen;
+    pthread_mutex_unlock(&env->lock);
+    return n;
 }

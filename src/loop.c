@@ -20,11 +20,14 @@
 
 #define MAX_EVENTS 256
 
-typedef struct task {
-    struct task *next;
+typedef el_task_t task_t;
+
+/* Nodes el_post allocated: freed after their fn ran. */
+typedef struct owned_task {
+    el_task_t t;
     el_task_fn fn;
     void *arg;
-} task_t;
+} owned_task_t;
 
 struct el {
     int index;
@@ -222,12 +225,28 @@ int el_schedule(el_t *l, el_ready_t *r)
     return queued;
 }
 
+static void owned_run(void *arg, int cancelled)
+{
+    owned_task_t *o = arg;
+    el_task_fn fn = o->fn;
+    void *a = o->arg;
+    free(o);
+    fn(a, cancelled);
+}
+
 int el_post(el_t *l, el_task_fn fn, void *arg)
 {
-    task_t *t = malloc(sizeof(*t));
-    if (!t)
+    owned_task_t *o = malloc(sizeof(*o));
+    if (!o)
         return DG_ENOMEM;
-    *t = (task_t){NULL, fn, arg};
+    *o = (owned_task_t){{NULL, owned_run, o}, fn, arg};
+    el_post_task(l, &o->t);
+    return DG_OK;
+}
+
+void el_post_task(el_t *l, el_task_t *t)
+{
+    t->next = NULL;
     int wr = 0, now = 0;
     pthread_mutex_lock(&l->rlock);
     if (l->stopped) {
@@ -241,23 +260,19 @@ int el_post(el_t *l, el_task_fn fn, void *arg)
         signal_locked(l, &wr);
     }
     pthread_mutex_unlock(&l->rlock);
-    if (now) {
-        free(t);
-        fn(arg, 1);
-    } else if (wr) {
+    if (now)
+        t->fn(t->arg, 1);
+    else if (wr)
         kick(l);
-    }
-    return DG_OK;
 }
 
 static void run_tasks(task_t *t, int cancelled, el_t *l)
 {
     while (t) {
-        task_t *next = t->next;
+        task_t *next = t->next; /* t may be freed by its fn */
         if (l)
             count(&l->tasks, 1);
         t->fn(t->arg, cancelled);
-        free(t);
         t = next;
     }
 }

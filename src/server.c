@@ -1,156 +1,79 @@
-/* server.c - CivetWeb set-up and the small endpoints: routing, admission control, CORS, JSON
- * error answers, /health and /ready. The long-lived transports live in sse_http.c and
- * sio_http.c; static files (the dashboard) are CivetWeb's own document_root serving. */
+/* server.c - composes the HTTP side: CivetWeb with its handlers (/health, /ready, /sse/,
+ * Socket.IO, the hand-off self-test, static files), the accept gate, the event loops and the
+ * transports, and their shutdown. It owns no protocol: each piece is in its own module. */
 #include "server.h"
 
+#include <civetweb.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "admit.h"
+#include "conn.h"
 #include "dg.h"
+#include "gate.h"
+#include "handoff.h"
 #include "httpx.h"
 #include "log.h"
+#include "loop.h"
+#include "replay.h"
+#include "sio_http.h"
+#include "sse_http.h"
+#include "sse_stream.h"
 
-#define SPARE_THREADS 16
+#define SELFTEST_PATH "/.dualgate/handoff-selftest"
+#define GATE_BODY_MAX (64 * 1024) /* POST bodies the gate waits for before a worker sees them */
+#define CIVETWEB_TIMEOUT_MS 2000  /* one blocking CivetWeb read or write, at most */
+#define STOP_WAIT_MS 2000         /* connections get this long to close at shutdown */
 
-/* ---------------------------------------------------------------- helpers */
-
-const char *httpx_status_text(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
-int httpx_admit(struct srv *s, int t)
-{
-    if (atomic_load(&s->stopping))
-        return DG_ELIMIT;
-    if (atomic_fetch_add(&s->active_total, 1) >= s->cfg->max_connections) {
-        atomic_fetch_sub(&s->active_total, 1);
-        atomic_fetch_add(&s->refused, 1);
-        return DG_ELIMIT;
-    }
-    atomic_fetch_add(&s->active[t], 1);
-    atomic_fetch_add(&s->accepted[t], 1);
-    return DG_OK;
-}
-
-void httpx_release(struct srv *s, int t)
-{
-    atomic_fetch_sub(&s->active[t], 1);
-    atomic_fetch_sub(&s->active_total, 1);
-}
-
-void httpx_waiter_add(struct srv *s, httpx_waiter_t *w)
-{
-    pthread_mutex_lock(&s->wait_lock);
-    w->prev = NULL;
-    w->next = s->waiters;
-    if (s->waiters)
-        s->waiters->prev = w;
-    s->waiters = w;
-    pthread_mutex_unlock(&s->wait_lock);
-}
-
-void httpx_waiter_remove(struct srv *s, httpx_waiter_t *w)
-{
-    pthread_mutex_lock(&s->wait_lock);
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        s->waiters = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    pthread_mutex_unlock(&s->wait_lock);
-}
-
-void httpx_cors_headers(struct srv *s, const struct mg_connection *c, buf_t *h)
-{
-    const char *origin = mg_get_header(c, "Origin");
-    if (s->cfg->cors_any) {
-        buf_append_str(h, "Access-Control-Allow-Origin: *\r\n");
-    } else if (origin && cfg_origin_allowed(s->cfg, origin) && !strpbrk(origin, "\r\n")) {
-        buf_appendf(h, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
-        buf_append_str(h, "Access-Control-Allow-Credentials: true\r\n");
-    }
-}
-
-void httpx_send(struct srv *s, struct mg_connection *c, int status, const char *ctype,
-                const char *body, size_t len, const char *extra)
-{
-    buf_t h = BUF_INIT;
-    buf_appendf(&h, "HTTP/1.1 %d %s\r\n", status, httpx_status_text(status));
-    if (ctype)
-        buf_appendf(&h, "Content-Type: %s\r\n", ctype);
-    buf_appendf(&h, "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n", len);
-    httpx_cors_headers(s, c, &h);
-    if (extra)
-        buf_append_str(&h, extra);
-    buf_append(&h, "\r\n", 2);
-    if (!h.oom) {
-        mg_write(c, h.data, h.len);
-        if (len)
-            mg_write(c, body, len);
-    }
-    buf_free(&h);
-}
-
-void httpx_send_error(struct srv *s, struct mg_connection *c, int status, const char *code,
-                      const char *msg, const char *extra)
-{
-    json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
-    char *body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (status >= 400 && status < 500)
-        atomic_fetch_add(&s->bad_requests, 1);
-    httpx_send(s, c, status, "application/json", body ? body : "{}", body ? strlen(body) : 2,
-               extra);
-    free(body);
-}
-
-int httpx_copy_id(const char *id, char *out, size_t outlen, int max)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > (size_t)max || n >= outlen)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
-            return -1;
-    memcpy(out, id, n + 1);
-    return (int)n;
-}
-
-int httpx_query(const struct mg_connection *c, const char *name, char *out, size_t outlen)
-{
-    const char *q = mg_get_request_info(c)->query_string;
-    if (!q)
-        return -1;
-    int n = mg_get_var(q, strlen(q), name, out, outlen);
-    return n < 0 ? -1 : n;
-}
+struct srv {
+    const cfg_t *cfg;
+    bk_t *bk;
+    rds_t *rds;
+    adm_t adm;
+    httpx_t hx;
+    cn_env_t cn;
+    sst_stats_t sse_stats;
+    rp_stats_t rp_stats;
+    sst_env_t sse_env;
+    el_group_t *loops;
+    gt_t *gate;
+    sse_http_t *sse;
+    sio_t *sio;
+    struct mg_context *ctx;
+    time_t started;
+    atomic_int selftest_open;
+    int ho_ready;
+};
 
 /* ---------------------------------------------------------------- health */
+
+static json_t *closed_json(const cn_stats_t *st)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < CN_KINDS; k++) {
+        json_t *byr = json_object();
+        for (int r = 1; r < CN_REASON_COUNT; r++)
+            json_object_set_new(byr, cn_reason_name(r),
+                                json_integer((json_int_t)atomic_load(&st->closed[k][r])));
+        json_object_set_new(o, cn_kind_name(k), byr);
+    }
+    return o;
+}
 
 static json_t *health_json(struct srv *s)
 {
     rds_health_t rh;
     bk_stats_t bs;
+    gt_stats_t gs;
+    ho_stats_t hs;
     rds_get_health(s->rds, &rh, 500);
     bk_get_stats(s->bk, &bs);
+    gt_get_stats(s->gate, &gs);
+    ho_get_stats(&hs);
     json_t *streams = json_array();
     for (int i = 0; i < rh.nstreams; i++) {
         const rds_stream_health_t *st = &rh.streams[i];
@@ -164,23 +87,51 @@ static json_t *health_json(struct srv *s)
                                (json_int_t)st->skipped, "malformed", (json_int_t)st->malformed,
                                "reconnects", (json_int_t)st->reconnects));
     }
-    return json_pack(
-        "{s:s,s:s,s:I,s:{s:b,s:b,s:I,s:I,s:o},s:{s:i,s:i,s:i,s:i,s:i,s:I,s:I},"
-        "s:{s:I,s:I,s:I,s:I},s:{s:i,s:i,s:I,s:I}}",
-        "status", rh.connected ? "ok" : "degraded", "version", DG_VERSION, "uptime_s",
-        (json_int_t)(time(NULL) - s->started), "redis", "connected", rh.connected, "ready",
-        rh.ready, "logs_published", (json_int_t)rh.logs_published, "logs_dropped",
-        (json_int_t)rh.logs_dropped, "streams", streams, "connections", "sse",
-        atomic_load(&s->active[HX_SSE]), "websocket", atomic_load(&s->active[HX_WEBSOCKET]),
-        "polling", atomic_load(&s->active[HX_POLLING]), "total", atomic_load(&s->active_total),
-        "max", s->cfg->max_connections, "refused", (json_int_t)atomic_load(&s->refused),
-        "sse_slow_lane", (json_int_t)atomic_load(&s->slow_lane), "closed",
-        "slow_consumer", (json_int_t)atomic_load(&s->slow_closed), "write_failed",
-        (json_int_t)atomic_load(&s->write_failed), "dropped_messages",
-        (json_int_t)atomic_load(&s->dropped_msgs), "bad_requests",
-        (json_int_t)atomic_load(&s->bad_requests), "broker", "rooms", bs.rooms, "members",
-        bs.members, "published", (json_int_t)bs.published, "deliveries",
-        (json_int_t)bs.deliveries);
+    const cn_stats_t *cs = &s->cn.stats;
+    json_t *sio = sio_health_json(s->sio);
+    json_t *sio_closed = json_object_get(sio, "closed");
+    json_int_t slow = (json_int_t)atomic_load(&s->sse_stats.slow_closed) +
+                      json_integer_value(json_object_get(sio_closed, "slow_consumer"));
+    json_int_t stalls = 0;
+    for (int k = 0; k < CN_KINDS; k++)
+        stalls += (json_int_t)atomic_load(&cs->closed[k][CN_CLOSE_STALL]);
+    json_int_t dropped = (json_int_t)atomic_load(&s->sse_stats.dropped) +
+                         json_integer_value(json_object_get(sio, "dropped_messages"));
+    json_t *redis = json_pack("{s:b,s:b,s:I,s:I,s:o}", "connected", rh.connected, "ready",
+                              rh.ready, "logs_published", (json_int_t)rh.logs_published,
+                              "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams);
+    json_t *conns = json_pack(
+        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "mode", "event-loop (hand-off from CivetWeb)",
+        "sse", atomic_load(&cs->open[CN_KIND_SSE]), "websocket",
+        atomic_load(&cs->open[CN_KIND_WEBSOCKET]), "polling",
+        atomic_load(&cs->open[CN_KIND_POLLING]), "post_bodies",
+        atomic_load(&s->adm.active[ADM_POST]), "total", atomic_load(&s->adm.total), "max",
+        s->adm.max, "refused", (json_int_t)atomic_load(&s->adm.refused), "io_threads",
+        elg_size(s->loops), "http_threads", s->cfg->http_threads);
+    json_t *closed = json_pack("{s:I,s:I,s:I,s:I,s:o}", "slow_consumer", slow, "write_failed",
+                               stalls, "dropped_messages", dropped, "bad_requests",
+                               (json_int_t)atomic_load(&s->adm.bad_requests), "by_transport",
+                               closed_json(cs));
+    json_t *gate = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "accepted",
+                             (json_int_t)gs.accepted, "passed", (json_int_t)gs.passed, "timed_out",
+                             (json_int_t)gs.timed_out, "evicted", (json_int_t)gs.evicted,
+                             "refused", (json_int_t)gs.refused, "left", (json_int_t)gs.left,
+                             "pending", gs.pending, "queued", gs.queued);
+    json_t *handoff = json_pack("{s:I,s:I}", "accepted", (json_int_t)hs.accepted, "taken",
+                                (json_int_t)hs.taken);
+    json_t *replay = json_pack("{s:I,s:I,s:I,s:i}", "started",
+                               (json_int_t)atomic_load(&s->rp_stats.started), "chunks",
+                               (json_int_t)atomic_load(&s->rp_stats.chunks), "gaps",
+                               (json_int_t)atomic_load(&s->rp_stats.gaps), "active",
+                               atomic_load(&s->rp_stats.active));
+    json_t *broker = json_pack("{s:i,s:i,s:I,s:I}", "rooms", bs.rooms, "members", bs.members,
+                               "published", (json_int_t)bs.published, "deliveries",
+                               (json_int_t)bs.deliveries);
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status",
+                     rh.connected ? "ok" : "degraded", "version", DG_VERSION, "uptime_s",
+                     (json_int_t)(time(NULL) - s->started), "redis", redis, "connections", conns,
+                     "closed", closed, "gate", gate, "handoff", handoff, "replay", replay,
+                     "broker", broker, "socketio", sio);
 }
 
 static int is_method(const struct mg_connection *c, const char *m)
@@ -188,28 +139,15 @@ static int is_method(const struct mg_connection *c, const char *m)
     return strcmp(mg_get_request_info(c)->request_method, m) == 0;
 }
 
-int httpx_preflight(struct srv *s, struct mg_connection *c, const char *methods)
-{
-    char extra[256];
-    snprintf(extra, sizeof(extra),
-             "Access-Control-Allow-Methods: %s\r\n"
-             "Access-Control-Allow-Headers: Content-Type, Last-Event-ID, Cache-Control\r\n"
-             "Access-Control-Max-Age: 600\r\n",
-             methods);
-    httpx_send(s, c, 204, NULL, NULL, 0, extra);
-    return 204;
-}
-
 /* GET/HEAD endpoints: answers OPTIONS and other methods itself; returns the status it sent,
  * or 0 when the handler should go on. */
 static int get_only(struct srv *s, struct mg_connection *c)
 {
     if (is_method(c, "OPTIONS"))
-        return httpx_preflight(s, c, "GET, HEAD, OPTIONS");
-    if (!is_method(c, "GET") && !is_method(c, "HEAD")) {
-        httpx_send_error(s, c, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD, OPTIONS\r\n");
-        return 405;
-    }
+        return httpx_preflight(&s->hx, c, "GET, HEAD, OPTIONS");
+    if (!is_method(c, "GET") && !is_method(c, "HEAD"))
+        return httpx_send_error(&s->hx, c, 405, "method_not_allowed", "use GET",
+                                "Allow: GET, HEAD, OPTIONS\r\n");
     return 0;
 }
 
@@ -220,14 +158,12 @@ static int health_handler(struct mg_connection *c, void *ud)
     if (done)
         return done;
     json_t *h = health_json(s);
-    json_object_set_new(h, "socketio", sio_http_health_json(s));
     char *body = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(h);
-    if (!body) {
-        httpx_send_error(s, c, 500, "internal", "out of memory", NULL);
-        return 500;
-    }
-    httpx_send(s, c, 200, "application/json", body, is_method(c, "HEAD") ? 0 : strlen(body), NULL);
+    if (!body)
+        return httpx_send_error(&s->hx, c, 500, "internal", "out of memory", NULL);
+    httpx_send(&s->hx, c, 200, "application/json", body, is_method(c, "HEAD") ? 0 : strlen(body),
+               NULL);
     free(body);
     return 200;
 }
@@ -238,10 +174,25 @@ static int ready_handler(struct mg_connection *c, void *ud)
     int done = get_only(s, c);
     if (done)
         return done;
-    int ready = rds_ready(s->rds) && !atomic_load(&s->stopping);
+    int ready = rds_ready(s->rds) && !adm_stopping(&s->adm);
     const char *body = ready ? "{\"ready\":true}" : "{\"ready\":false}";
-    httpx_send(s, c, ready ? 200 : 503, "application/json", body, strlen(body), NULL);
+    httpx_send(&s->hx, c, ready ? 200 : 503, "application/json", body, strlen(body), NULL);
     return ready ? 200 : 503;
+}
+
+/* The self-test's server half: only while srv_start runs it. */
+static int selftest_handler(struct mg_connection *c, void *ud)
+{
+    struct srv *s = ud;
+    if (!atomic_load(&s->selftest_open))
+        return httpx_send_error(&s->hx, c, 404, "not_found", "no such endpoint or file", NULL);
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    char why[160];
+    int fd = ho_take(ri->remote_addr, ri->remote_port, why, sizeof(why));
+    if (fd < 0)
+        return httpx_send_error(&s->hx, c, 500, "internal", why, NULL);
+    ho_selftest_answer(fd);
+    return 200;
 }
 
 /* Everything CivetWeb answers itself (missing files, malformed requests) gets a JSON body too. */
@@ -253,7 +204,7 @@ static int http_error_cb(struct mg_connection *c, int status, const char *msg)
                        : status == 413 ? "payload_too_large" : status < 500 ? "bad_request"
                                                                            : "internal";
     const char *text = status == 404 ? "no such endpoint or file" : httpx_status_text(status);
-    httpx_send_error(s, c, status, code, text, NULL);
+    httpx_send_error(&s->hx, c, status, code, text, NULL);
     return 0;
 }
 
@@ -274,92 +225,130 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->cfg = cfg;
     s->bk = broker;
     s->rds = rds;
-    pthread_mutex_init(&s->wait_lock, NULL);
-    const char *const *names = rds_stream_names(rds);
-    s->nstreams = cfg->nqueues + 1;
-    for (int i = 0; i < s->nstreams; i++)
-        s->stream_names[i] = names[i];
+    adm_init(&s->adm, cfg->max_connections, cfg->http_threads / 2);
+    s->hx = (httpx_t){cfg, &s->adm};
+    cn_env_init(&s->cn);
+    s->cn.write_timeout_ms = cfg->write_timeout_ms;
+    s->cn.linger_ms = 2000;
+    s->cn.pending_max = (size_t)cfg->queue_max_bytes + (1u << 20);
+    s->sse_env = (sst_env_t){.cfg = cfg, .bk = broker, .rds = rds, .adm = &s->adm, .cn = &s->cn,
+                             .names = rds_stream_names(rds), .nstreams = cfg->nqueues + 1,
+                             .stats = &s->sse_stats, .rp_stats = &s->rp_stats};
     return s;
+}
+
+static int ncores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 int srv_start(srv_t *s, char *errstr, size_t errlen)
 {
-    char ports[CFG_STR_MAX + 16], threads[16], timeout[16], ws_timeout[16];
-    snprintf(ports, sizeof(ports), "%s:%d", s->cfg->bind, s->cfg->port);
-    int nthreads = s->cfg->http_threads ? s->cfg->http_threads
-                                        : s->cfg->max_connections + SPARE_THREADS;
-    snprintf(threads, sizeof(threads), "%d", nthreads);
-    snprintf(timeout, sizeof(timeout), "%d", s->cfg->write_timeout_ms);
-    snprintf(ws_timeout, sizeof(ws_timeout), "%d",
-             s->cfg->ping_interval_ms + s->cfg->ping_timeout_ms);
+    const cfg_t *cfg = s->cfg;
+    char ports[CFG_STR_MAX + 16], threads[16], timeout[16];
+    snprintf(ports, sizeof(ports), "%s:%d", cfg->bind, cfg->port);
+    snprintf(threads, sizeof(threads), "%d", cfg->http_threads);
+    snprintf(timeout, sizeof(timeout), "%d",
+             cfg->body_timeout_ms < CIVETWEB_TIMEOUT_MS ? cfg->body_timeout_ms : CIVETWEB_TIMEOUT_MS);
+    s->started = time(NULL);
+    if (ho_init(errstr, errlen) != DG_OK)
+        return DG_ENOMEM;
+    s->ho_ready = 1;
+    if (!(s->loops = elg_new(cfg->io_threads ? cfg->io_threads : ncores(), errstr, errlen)) ||
+        elg_start(s->loops) != DG_OK)
+        goto fail_mem;
+    gt_cfg_t gc = {cfg->header_timeout_ms, cfg->max_pending_heads, 16384, GATE_BODY_MAX};
+    sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn};
+    if (!(s->gate = gt_new(elg_get(s->loops, 0), &gc)) ||
+        !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops)) || !(s->sio = sio_new(&sd)))
+        goto fail_mem;
     const char *opts[] = {"listening_ports", ports,
                           "num_threads", threads,
                           "request_timeout_ms", timeout,
-                          "document_root", s->cfg->document_root,
+                          "document_root", cfg->document_root,
                           "enable_keep_alive", "no",
                           "enable_directory_listing", "no",
                           "tcp_nodelay", "1",
-                          "connection_queue", "64",
-                          "listen_backlog", "1024",
+                          "connection_queue", "256",
+                          "listen_backlog", "4096",
                           "max_request_size", "16384",
-                          /* A half-open WebSocket peer would hold its worker forever: CivetWeb
-                           * pings a socket silent this long and drops it after a few misses
-                           * (Engine.IO's own heartbeat ends the session; this frees the thread). */
-                          "enable_websocket_ping_pong", "yes",
-                          "websocket_timeout_ms", ws_timeout,
                           /* CORS is ours: CivetWeb's own preflight answer would ignore the
                            * configured origin list. Static files get "*" only when allowed. */
                           "access_control_allow_methods", "",
-                          "access_control_allow_origin", s->cfg->cors_any ? "*" : "",
+                          "access_control_allow_origin", cfg->cors_any ? "*" : "",
                           NULL};
     struct mg_callbacks cb = {0};
     cb.http_error = http_error_cb;
     cb.log_message = log_message_cb;
-    s->started = time(NULL);
-    if (sse_http_start(s) != DG_OK) {
-        snprintf(errstr, errlen, "cannot start the SSE writer threads");
-        return DG_ENOMEM;
-    }
     s->ctx = mg_start(&cb, s, opts);
     if (!s->ctx) {
-        sse_http_stop(s);
         snprintf(errstr, errlen, "cannot listen on %s (in use, or not allowed)", ports);
+        srv_stop(s);
         return DG_EIO;
     }
     mg_set_request_handler(s->ctx, "/health$", health_handler, s);
     mg_set_request_handler(s->ctx, "/ready$", ready_handler, s);
-    mg_set_request_handler(s->ctx, "/sse/", sse_http_handler, s);
-    if (sio_http_start(s) != DG_OK) {
-        snprintf(errstr, errlen, "cannot start the Socket.IO transport");
-        mg_stop(s->ctx);
-        s->ctx = NULL;
-        sse_http_stop(s);
-        return DG_ENOMEM;
+    mg_set_request_handler(s->ctx, "/sse/", sse_http_handler, s->sse);
+    mg_set_request_handler(s->ctx, SELFTEST_PATH "$", selftest_handler, s);
+    sio_register(s->sio, s->ctx);
+    int rc = gt_attach(s->gate, cfg->port, errstr, errlen);
+    if (rc == DG_OK) {
+        atomic_store(&s->selftest_open, 1);
+        rc = ho_selftest(cfg->port, SELFTEST_PATH, errstr, errlen);
+        atomic_store(&s->selftest_open, 0);
     }
-    log_info("http", "listening on http://%s (threads %d, max_connections %d)", ports, nthreads,
-             s->cfg->max_connections);
+    if (rc != DG_OK) {
+        size_t n = strlen(errstr);
+        snprintf(errstr + n, errlen - n, " (connection hand-off self-test failed: dualgate needs "
+                                         "Debian's CivetWeb 1.15 and plain HTTP)");
+        srv_stop(s);
+        return DG_EIO;
+    }
+    log_info("http", "listening on http://%s (%d CivetWeb workers, %d event loops, "
+             "max_connections %d)", ports, cfg->http_threads, elg_size(s->loops),
+             cfg->max_connections);
     return DG_OK;
+fail_mem:
+    if (!errstr[0])
+        snprintf(errstr, errlen, "out of memory");
+    srv_stop(s);
+    return DG_ENOMEM;
 }
 
 void srv_stop(srv_t *s)
 {
-    if (!s->ctx)
-        return;
-    atomic_store(&s->stopping, 1);
-    sio_http_stop(s);
-    pthread_mutex_lock(&s->wait_lock);
-    for (httpx_waiter_t *w = s->waiters; w; w = w->next)
-        w->wake(w);
-    pthread_mutex_unlock(&s->wait_lock);
-    mg_stop(s->ctx);
-    s->ctx = NULL;
-    sse_http_stop(s); /* every SSE handler has returned */
+    adm_stop(&s->adm);
+    if (s->gate)
+        gt_stop(s->gate);
+    if (s->sio)
+        sio_stop(s->sio);
+    cn_env_close_all(&s->cn, CN_KIND_SSE, CN_CLOSE_SHUTDOWN);
+    if (s->loops) {
+        int left = cn_env_wait_idle(&s->cn, el_now_ms() + STOP_WAIT_MS);
+        if (left)
+            log_warn("http", "%d connections still open after %d ms: closing them", left,
+                     STOP_WAIT_MS);
+        cn_env_close_all(&s->cn, -1, CN_CLOSE_ERROR); /* reset what is left */
+        cn_env_wait_idle(&s->cn, el_now_ms() + 500);
+    }
+    if (s->ctx) {
+        mg_stop(s->ctx); /* CivetWeb's workers finish what they hold (POST bodies, answers) */
+        s->ctx = NULL;
+    }
+    elg_stop(s->loops);
 }
 
 void srv_free(srv_t *s)
 {
     if (!s)
         return;
-    pthread_mutex_destroy(&s->wait_lock);
+    sio_free(s->sio);
+    sse_http_free(s->sse);
+    gt_free(s->gate);
+    elg_free(s->loops);
+    if (s->ho_ready)
+        ho_shutdown();
+    cn_env_destroy(&s->cn);
     free(s);
 }

@@ -426,3 +426,77 @@ void ws_parser_free(ws_parser_t *p)
     p->buf = NULL;
     p->len = p->cap = p->pos = 0;
 }
+
+/* ---------------------------------------------------------------- server-side reader */
+
+#define WS_READER_KEEP 65536 /* an idle reader gives back a buffer grown past this */
+
+int ws_reader_init(ws_reader_t *r, size_t max_payload)
+{
+    memset(r, 0, sizeof(*r));
+    ws_asm_init(&r->a, max_payload);
+    return ws_parser_init(&r->p, max_payload, WS_PEER_CLIENT);
+}
+
+static int reader_fail(ws_reader_t *r, int err, int code)
+{
+    r->err = err;
+    r->close_code = code;
+    return err;
+}
+
+int ws_reader_feed(ws_reader_t *r, const void *data, size_t len)
+{
+    if (r->err)
+        return r->err;
+    int rc = ws_parser_feed(&r->p, data, len);
+    if (rc == DG_ELIMIT)
+        return reader_fail(r, rc, WS_CLOSE_TOO_BIG);
+    if (rc == DG_EPROTO)
+        return reader_fail(r, rc, WS_CLOSE_PROTOCOL);
+    if (rc)
+        return reader_fail(r, rc, WS_CLOSE_INTERNAL);
+    return DG_OK;
+}
+
+int ws_reader_next(ws_reader_t *r, ws_msg_t *out)
+{
+    for (;;) {
+        if (r->err)
+            return r->err;
+        ws_frame_t f;
+        int rc = ws_parser_next(&r->p, &f);
+        if (rc == DG_EAGAIN) {
+            if (r->p.pos == r->p.len && r->p.cap > WS_READER_KEEP)
+                ws_parser_free(&r->p); /* nothing unparsed: a burst's buffer goes back */
+            return rc;
+        }
+        if (rc == DG_ELIMIT)
+            return reader_fail(r, rc, WS_CLOSE_TOO_BIG);
+        if (rc)
+            return reader_fail(r, rc, rc == DG_EPROTO ? WS_CLOSE_PROTOCOL : WS_CLOSE_INTERNAL);
+        rc = ws_asm_feed(&r->a, (f.fin ? WS_FIN : 0) | f.opcode, f.payload, f.len, out);
+        if (rc == DG_OK)
+            return rc;
+        if (rc != DG_EAGAIN)
+            return reader_fail(r, rc, ws_asm_close_code(&r->a));
+    }
+}
+
+int ws_reader_close_code(const ws_reader_t *r)
+{
+    return r->err ? r->close_code : 0;
+}
+
+const char *ws_reader_errstr(const ws_reader_t *r)
+{
+    if (!r->err)
+        return "";
+    return r->p.err ? ws_parser_errstr(&r->p) : ws_asm_errstr(&r->a);
+}
+
+void ws_reader_free(ws_reader_t *r)
+{
+    ws_parser_free(&r->p);
+    ws_asm_free(&r->a);
+}

@@ -20,7 +20,11 @@ static const char *const all_keys[] = {
     "port",
     "max_connections",
     "http_threads",
+    "io_threads",
     "write_timeout_ms",
+    "header_timeout_ms",
+    "body_timeout_ms",
+    "max_pending_heads",
     "document_root",
     "socketio_client_js",
     "cors_origin",
@@ -34,12 +38,15 @@ static const char *const all_keys[] = {
     "sse_retry_ms",
     "queue_max_msgs",
     "queue_max_bytes",
+    "queue_soft_bytes",
+    "queue_soft_ms",
     "max_id_len",
     "socketio_path",
     "ping_interval_ms",
     "ping_timeout_ms",
     "max_payload",
     "connect_timeout_ms",
+    "max_pending_sessions",
     "conformance",
     "log_level",
     "log_publish_level",
@@ -140,8 +147,12 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.bind, "127.0.0.1");
     ck_assert_int_eq(c.port, 8081);
     ck_assert_int_eq(c.max_connections, 1000);
-    ck_assert_int_eq(c.http_threads, 0);
+    ck_assert_int_eq(c.http_threads, 64);
+    ck_assert_int_eq(c.io_threads, 0);
     ck_assert_int_eq(c.write_timeout_ms, 5000);
+    ck_assert_int_eq(c.header_timeout_ms, 10000);
+    ck_assert_int_eq(c.body_timeout_ms, 10000);
+    ck_assert_int_eq(c.max_pending_heads, 1024);
     ck_assert_uint_gt(strlen(c.document_root), 0);
     ck_assert_int_eq(c.cors_any, 1);
     ck_assert_int_eq(c.ncors_origins, 0);
@@ -163,12 +174,15 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.sse_retry_ms, 3000);
     ck_assert_int_eq(c.queue_max_msgs, 4096);
     ck_assert_int_eq(c.queue_max_bytes, 4194304);
+    ck_assert_int_eq(c.queue_soft_bytes, 1048576);
+    ck_assert_int_eq(c.queue_soft_ms, 10000);
     ck_assert_int_eq(c.max_id_len, 256);
     ck_assert_str_eq(c.sio_path, "/socket.io/");
     ck_assert_int_eq(c.ping_interval_ms, 25000);
     ck_assert_int_eq(c.ping_timeout_ms, 20000);
     ck_assert_int_eq(c.max_payload, 1000000);
-    ck_assert_int_eq(c.connect_timeout_ms, 45000);
+    ck_assert_int_eq(c.connect_timeout_ms, 10000);
+    ck_assert_int_eq(c.max_pending_sessions, 1024);
     ck_assert_int_eq(c.conformance, 0);
     ck_assert_int_eq(c.log_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.log_publish_level, CFG_LOG_INFO);
@@ -260,7 +274,15 @@ static const struct {
     {"max_connections", "5000", "5000"},
     {"max_connections", "1", "1"},
     {"http_threads", "2000", "2000"},
-    {"http_threads", "0", "0"},
+    {"http_threads", "4", "4"},
+    {"io_threads", "0", "0"},
+    {"io_threads", "8", "8"},
+    {"header_timeout_ms", "500", "500"},
+    {"body_timeout_ms", "20000", "20000"},
+    {"max_pending_heads", "5000", "5000"},
+    {"queue_soft_bytes", "0", "0"},
+    {"queue_soft_ms", "60000", "60000"},
+    {"max_pending_sessions", "10", "10"},
     {"write_timeout_ms", "10", "10"},
     {"document_root", "/srv/www", "/srv/www"},
     {"document_root", "/srv/my www/#1", "\"/srv/my www/#1\""},
@@ -352,7 +374,13 @@ static const struct {
     {"port", "65536", "must be between 1 and 65535"},
     {"port", "99999999999999999999999", "must be between 1 and 65535"},
     {"max_connections", "0", "must be between 1 and 1000000"},
-    {"http_threads", "-1", "must be between 0 and 65536"},
+    {"http_threads", "3", "must be between 4 and 4096"},
+    {"http_threads", "0", "must be between 4 and 4096"},
+    {"io_threads", "-1", "must be between 0 and 256"},
+    {"header_timeout_ms", "1", "must be between 10 and 3600000"},
+    {"max_pending_heads", "0", "must be between 1 and 1000000"},
+    {"queue_soft_bytes", "-1", "must be between 0 and 2147483647"},
+    {"max_pending_sessions", "0", "must be between 1 and 1000000"},
     {"write_timeout_ms", "9", "must be between 10 and 3600000"},
     {"document_root", "", "must not be empty"},
     {"document_root", "a\nb", "must not contain control characters"},
@@ -869,26 +897,22 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Validation */
 
-START_TEST(test_validate_threads)
+START_TEST(test_validate_soft_limit)
 {
     cfg_t c;
     cfg_defaults(&c);
     char err[512] = "";
-    c.http_threads = 1000;
+    c.queue_soft_bytes = c.queue_max_bytes + 1;
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
-    ck_assert_str_eq(err, "http_threads: 1000 must be greater than max_connections (1000): every "
-                          "connection holds a worker thread and requests need spare ones");
-    c.http_threads = 1001;
+    ck_assert_str_eq(err, "queue_soft_bytes: 4194305 is above queue_max_bytes (4194304)");
+    c.queue_soft_bytes = c.queue_max_bytes;
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
-    c.http_threads = 30000;
-    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
-    ck_assert_str_eq(err, "http_threads: 30000 worker threads must stay below 30000 (pid and "
-                          "memory-map budget)");
-    c.http_threads = 0;
-    c.max_connections = 29984;
-    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
-    ck_assert_str_eq(err, "max_connections: 30000 worker threads (max_connections + 16) must stay "
-                          "below 30000 (pid and memory-map budget)");
+    /* threads no longer follow connections: 100,000 connections on 64 workers is valid */
+    c.max_connections = 100000;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 100064)
+        c.max_connections = (int)rl.rlim_max - 64;
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
 }
 END_TEST
 
@@ -1011,8 +1035,12 @@ START_TEST(test_dump_defaults)
              "bind = 127.0.0.1\n"
              "port = 8081\n"
              "max_connections = 1000\n"
-             "http_threads = 0\n"
+             "http_threads = 64\n"
+             "io_threads = 0\n"
              "write_timeout_ms = 5000\n"
+             "header_timeout_ms = 10000\n"
+             "body_timeout_ms = 10000\n"
+             "max_pending_heads = 1024\n"
              "document_root = %s\n"
              "socketio_client_js = %s\n"
              "cors_origin = *\n"
@@ -1026,12 +1054,15 @@ START_TEST(test_dump_defaults)
              "sse_retry_ms = 3000\n"
              "queue_max_msgs = 4096\n"
              "queue_max_bytes = 4194304\n"
+             "queue_soft_bytes = 1048576\n"
+             "queue_soft_ms = 10000\n"
              "max_id_len = 256\n"
              "socketio_path = /socket.io/\n"
              "ping_interval_ms = 25000\n"
              "ping_timeout_ms = 20000\n"
              "max_payload = 1000000\n"
-             "connect_timeout_ms = 45000\n"
+             "connect_timeout_ms = 10000\n"
+             "max_pending_sessions = 1024\n"
              "conformance = false\n"
              "log_level = info\n"
              "log_publish_level = info\n",
@@ -1132,7 +1163,7 @@ Suite *config_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("validate");
-    tcase_add_test(t, test_validate_threads);
+    tcase_add_test(t, test_validate_soft_limit);
     tcase_add_test(t, test_validate_fd_limit);
     tcase_add_test(t, test_validate_fields);
     suite_add_tcase(s, t);

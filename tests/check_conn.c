@@ -235,9 +235,8 @@ static void *peer_main(void *arg)
     return NULL;
 }
 
-static cn_stats_t stats;
-static cn_env_t env = {.write_timeout_ms = 2000, .linger_ms = 500, .pending_max = 1 << 20,
-                       .stats = &stats};
+static cn_env_t env;
+#define stats env.stats
 
 static el_t *L;
 static tq_t TA, TB;
@@ -245,6 +244,10 @@ static tq_t TA, TB;
 static void setup(void)
 {
     char err[128];
+    cn_env_init(&env);
+    env.write_timeout_ms = 2000;
+    env.linger_ms = 500;
+    env.pending_max = 1 << 20;
     L = el_new(0, err, sizeof(err));
     ck_assert_ptr_nonnull(L);
     ck_assert_int_eq(el_start(L), 0);
@@ -255,11 +258,12 @@ static void setup(void)
 static void teardown(void)
 {
     el_free(L);
+    cn_env_destroy(&env);
     tq_clear(&TA);
     tq_clear(&TB);
 }
 
-static cn_t *start_conn(tq_t *t, int fd, const cn_env_t *e)
+static cn_t *start_conn(tq_t *t, int fd, cn_env_t *e)
 {
     cn_t *c = cn_new(L, fd, &tops, e, sizeof(tconn_t));
     ck_assert_ptr_nonnull(c);
@@ -441,6 +445,30 @@ START_TEST(close_async_and_large_reads)
 }
 END_TEST
 
+START_TEST(close_all_and_wait_idle)
+{
+    int a[2], b[2];
+    tcp_pair(a, 0);
+    tcp_pair(b, 0);
+    cn_t *ca = start_conn(&TA, a[0], &env);
+    cn_t *cb = start_conn(&TB, b[0], &env);
+    ck_assert_int_eq(cn_env_wait_idle(&env, el_now_ms()), 2);
+    cn_env_close_all(&env, CN_KIND_SSE, CN_CLOSE_SHUTDOWN);
+    /* graceful: FIN first; the peers see EOF, close, and the lingering closes end */
+    peer_t pa = {.fd = a[1], .msg_size = 1}, pb = {.fd = b[1], .msg_size = 1};
+    peer_main(&pa);
+    peer_main(&pb);
+    ck_assert(pa.eof && pb.eof);
+    close(a[1]);
+    close(b[1]);
+    ck_assert_int_eq(cn_env_wait_idle(&env, el_now_ms() + 5000), 0);
+    ck_assert_int_eq(TA.reason, CN_CLOSE_SHUTDOWN);
+    ck_assert_int_eq(TB.reason, CN_CLOSE_SHUTDOWN);
+    cn_unref(ca);
+    cn_unref(cb);
+}
+END_TEST
+
 START_TEST(names)
 {
     ck_assert_str_eq(cn_reason_name(CN_CLOSE_STALL), "write_stall");
@@ -461,6 +489,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, finish_writes_everything_then_fin);
     tcase_add_test(tc, pending_over_its_limit_is_a_hard_limit_close);
     tcase_add_test(tc, close_async_and_large_reads);
+    tcase_add_test(tc, close_all_and_wait_idle);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
     return s;

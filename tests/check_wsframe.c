@@ -433,6 +433,116 @@ START_TEST(close_payloads)
 }
 END_TEST
 
+/* ---- the server-side reader ---- */
+
+static size_t put_frame(unsigned char *buf, int fin, int op, const char *pl, size_t len)
+{
+    size_t n = 0;
+    ck_assert_int_eq(ws_frame_encode_masked(buf, 4096, fin, op, pl, len, key, &n), 0);
+    return n;
+}
+
+/* text "héllo", then binary "abcdef" in three fragments with a ping between them, then close */
+static size_t reader_stream(unsigned char *s)
+{
+    size_t n = 0;
+    n += put_frame(s + n, 1, WS_OP_TEXT, "h\xc3\xa9llo", 6);
+    n += put_frame(s + n, 0, WS_OP_BINARY, "ab", 2);
+    n += put_frame(s + n, 1, WS_OP_PING, "p", 1);
+    n += put_frame(s + n, 0, WS_OP_CONT, "cd", 2);
+    n += put_frame(s + n, 1, WS_OP_CONT, "ef", 2);
+    n += put_frame(s + n, 1, WS_OP_CLOSE, "\x03\xe8", 2);
+    return n;
+}
+
+typedef struct rgot {
+    int op[8];
+    char data[8][16];
+    size_t len[8];
+    int n;
+} rgot_t;
+
+static void reader_drain(ws_reader_t *r, rgot_t *g)
+{
+    ws_msg_t m;
+    int rc;
+    while ((rc = ws_reader_next(r, &m)) == 0) {
+        ck_assert_int_lt(g->n, 8);
+        ck_assert_uint_le(m.len, sizeof(g->data[0]));
+        g->op[g->n] = m.opcode;
+        memcpy(g->data[g->n], m.data, m.len);
+        g->len[g->n++] = m.len;
+    }
+    ck_assert_int_eq(rc, DG_EAGAIN);
+}
+
+START_TEST(reader_every_split)
+{
+    unsigned char s[512];
+    size_t n = reader_stream(s);
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b += 3) {
+            ws_reader_t r;
+            rgot_t g = {0};
+            ck_assert_int_eq(ws_reader_init(&r, 64), 0);
+            ck_assert_int_eq(ws_reader_feed(&r, s, a), 0);
+            reader_drain(&r, &g);
+            ck_assert_int_eq(ws_reader_feed(&r, s + a, b - a), 0);
+            reader_drain(&r, &g);
+            ck_assert_int_eq(ws_reader_feed(&r, s + b, n - b), 0);
+            reader_drain(&r, &g);
+            ck_assert_int_eq(g.n, 4);
+            ck_assert_int_eq(g.op[0], WS_OP_TEXT);
+            ck_assert_int_eq(g.len[0], 6);
+            ck_assert(memcmp(g.data[0], "h\xc3\xa9llo", 6) == 0);
+            ck_assert_int_eq(g.op[1], WS_OP_PING); /* control frames pass between fragments */
+            ck_assert_int_eq(g.op[2], WS_OP_BINARY);
+            ck_assert_int_eq(g.len[2], 6);
+            ck_assert(memcmp(g.data[2], "abcdef", 6) == 0);
+            ck_assert_int_eq(g.op[3], WS_OP_CLOSE);
+            ck_assert_int_eq(ws_reader_close_code(&r), 0);
+            ws_reader_free(&r);
+        }
+    }
+}
+END_TEST
+
+START_TEST(reader_errors_carry_close_codes)
+{
+    ws_reader_t r;
+    ws_msg_t m;
+    unsigned char f[64];
+    /* unmasked client frame: 1002 */
+    ck_assert_int_eq(ws_reader_init(&r, 64), 0);
+    ck_assert_int_eq(ws_reader_feed(&r, "\x81\x02hi", 4), DG_EPROTO);
+    ck_assert_int_eq(ws_reader_close_code(&r), WS_CLOSE_PROTOCOL);
+    ck_assert_int_eq(ws_reader_next(&r, &m), DG_EPROTO); /* sticky */
+    ck_assert_str_eq(ws_reader_errstr(&r), "client frame not masked");
+    ws_reader_free(&r);
+    /* a frame announcing 2,000,000,000 bytes: 1009 from its 14-byte header alone */
+    ck_assert_int_eq(ws_reader_init(&r, 1000000), 0);
+    size_t hn = ws_frame_header_ex(f, 1, WS_OP_TEXT, 2000000000ull, key);
+    ck_assert_int_eq(ws_reader_feed(&r, f, hn), DG_ELIMIT);
+    ck_assert_int_eq(ws_reader_close_code(&r), WS_CLOSE_TOO_BIG);
+    ws_reader_free(&r);
+    /* text that is not UTF-8: 1007 */
+    ck_assert_int_eq(ws_reader_init(&r, 64), 0);
+    size_t n = put_frame(f, 1, WS_OP_TEXT, "\xff\xfe", 2);
+    ck_assert_int_eq(ws_reader_feed(&r, f, n), 0);
+    ck_assert_int_eq(ws_reader_next(&r, &m), DG_EPROTO);
+    ck_assert_int_eq(ws_reader_close_code(&r), WS_CLOSE_INVALID_DATA);
+    ws_reader_free(&r);
+    /* fragments adding up past the limit: 1009 */
+    ck_assert_int_eq(ws_reader_init(&r, 4), 0);
+    n = put_frame(f, 0, WS_OP_BINARY, "abc", 3);
+    n += put_frame(f + n, 1, WS_OP_CONT, "de", 2);
+    ck_assert_int_eq(ws_reader_feed(&r, f, n), 0);
+    ck_assert_int_eq(ws_reader_next(&r, &m), DG_ELIMIT);
+    ck_assert_int_eq(ws_reader_close_code(&r), WS_CLOSE_TOO_BIG);
+    ws_reader_free(&r);
+}
+END_TEST
+
 Suite *wsframe_suite(void)
 {
     Suite *s = suite_create("wsframe");
@@ -449,6 +559,8 @@ Suite *wsframe_suite(void)
     tcase_add_test(tc, asm_errors_sticky);
     tcase_add_test(tc, utf8_table);
     tcase_add_test(tc, close_payloads);
+    tcase_add_test(tc, reader_every_split);
+    tcase_add_test(tc, reader_errors_carry_close_codes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,46 @@
+/* sio_http.h - the Socket.IO transport: Engine.IO v4 over HTTP long-polling and WebSocket at
+ * cfg->sio_path (plus a plain Engine.IO echo endpoint at /engine.io/ in conformance mode), the
+ * client library files, and the /health counters. CivetWeb parses requests and does the
+ * WebSocket handshake; then dualgate takes the socket over (handoff.h) and the session's event
+ * loop owns it: WebSocket frames are read and written there (wsframe.h), held polling GETs are
+ * answered there, only polling POST bodies are read by CivetWeb's workers. Protocol decisions
+ * are eio_session.c's (Engine.IO) and sio_app.c's (namespaces). */
+#ifndef SIO_HTTP_H
+#define SIO_HTTP_H
+
+#include "broker.h"
+#include "config.h"
+#include "conn.h"
+#include "httpx.h"
+#include "loop.h"
+#include "redis.h"
+
+struct mg_context;
+struct json_t;
+typedef struct sio sio_t;
+
+/* What the transport needs; everything must outlive it. */
+typedef struct sio_deps {
+    httpx_t hx;
+    bk_t *bk;
+    rds_t *rds;
+    el_group_t *loops;
+    cn_env_t *cn;
+} sio_deps_t;
+
+/* NULL on ENOMEM. Thread: main. */
+sio_t *sio_new(const sio_deps_t *deps);
+/* Registers the request and WebSocket handlers on ctx. Thread: main, after mg_start. */
+void sio_register(sio_t *s, struct mg_context *ctx);
+/* Closes every session (WebSockets get a 1001 close frame, held polls their answer) and
+ * refuses new ones. Returns at once; the loops do the closing. Thread: main. */
+void sio_stop(sio_t *s);
+/* Sessions still allocated (0 once every loop has closed them). Thread: any. */
+int sio_sessions(sio_t *s);
+/* After the loops and CivetWeb have stopped. Thread: main. */
+void sio_free(sio_t *s);
+
+/* Socket.IO counters for /health (a new object). Thread: any. */
+struct json_t *sio_health_json(sio_t *s);
+
+#endif

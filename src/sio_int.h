@@ -1,0 +1,150 @@
+/* sio_int.h - private to the Socket.IO transport (sio_sess.c, sio_ws.c, sio_poll.c,
+ * sio_http.c): the transport object, Engine.IO sessions, and what the pieces call on each other.
+ *
+ * A session belongs to one event loop, picked when it is created: its WebSocket, its upgrade
+ * probe and its held polling GETs are connections on that loop, its timer and its input run
+ * there, and teardown happens there. Other threads reach a session only to
+ *   - find it by sid and check or begin a request (CivetWeb workers, session lock),
+ *   - queue a msg for it (broker: deliver under the session lock; wake once per batch),
+ *   - hand it input or ask for its close (posted tasks / its ready item).
+ * Lock order: broker -> session lock -> (loop ready list). The sid-table lock is a leaf, never
+ * held while taking a session lock. */
+#ifndef SIO_INT_H
+#define SIO_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "eio.h"
+#include "eio_session.h"
+#include "htab.h"
+#include "list.h"
+#include "outq.h"
+#include "sio_app.h"
+#include "sio_http.h"
+
+#define SIO_UPGRADE_TIMEOUT_MS 10000 /* engine.io's upgradeTimeout */
+#define SIO_CLOSE_GRACE_MS 50        /* see sess_input_packets */
+#define SIO_POLL_MAX_BYTES (1 << 20) /* packets per polling answer; the rest waits for the next */
+#define SIO_EVICT_AGE_MS 1000        /* an unconnected session this old may make room for a new one */
+
+typedef struct sess sess_t;
+struct sess_input;
+
+struct sio {
+    sio_deps_t d;
+    const cfg_t *cfg;
+    eio_sess_cfg_t scfg_sio, scfg_eio;
+    atomic_int stopping;
+    /* sid table and the FIFO of sessions without a Socket.IO CONNECT: tab_lock */
+    pthread_mutex_t tab_lock;
+    ht_t sids;
+    list_t unconnected;
+    int nunconnected;
+    atomic_int nsessions; /* allocated */
+    msg_t *m_ping;
+    char *js, *js_min;
+    size_t js_len, js_min_len;
+    /* counters */
+    sio_app_stats_t app_stats;
+    atomic_ullong opened_polling, opened_websocket, upgrades, evicted, deliveries, dropped;
+    atomic_ullong closed[EIO_REASON_COUNT];
+};
+
+/* One Engine.IO session. */
+struct sess {
+    /* immutable after creation */
+    char sid[EIO_SID_LEN + 1];
+    sio_t *h;
+    el_t *loop;
+    int echo; /* the plain Engine.IO endpoint: messages are echoed, no Socket.IO */
+    int64_t created;
+    atomic_int refs;
+    bk_sub_t sub;
+    /* tab_lock */
+    ht_node_t node;
+    list_t unode; /* in h->unconnected until its first CONNECT */
+    int in_table;
+    /* loop thread */
+    sio_app_t app;
+    int app_connected;
+    el_timer_t timer; /* eio_sess deadlines and the close grace */
+    el_ready_t ready; /* asks from other threads: overflow, close */
+    struct sess_input *deferred; /* input held back for a racing GET (see run_input) */
+    int64_t grace_until;         /* 0: the grace was never used, -1: used up */
+    /* lock */
+    pthread_mutex_t lock;
+    eio_sess_t es;
+    oq_t q;
+    cn_t *ws, *probe, *get; /* each holds a reference */
+    int torn;
+    int overflow;   /* the queue went over its hard limit */
+    int close_req;  /* a close reason asked for from another thread */
+    uint64_t dropped;
+};
+
+/* ---- sio_sess.c ----------------------------------------------------------------------------- */
+
+/* A new session on a picked loop, with one reference for the caller, not in the table. */
+sess_t *sess_new(sio_t *h, int transport, int echo);
+void sess_ref(sess_t *s);
+void sess_unref(sess_t *s);
+/* Makes s findable (the table takes a reference) and, unless echo, counts it as waiting for
+ * its CONNECT. Returns 0, or DG_ELIMIT when max_connections sessions exist or too many wait
+ * for a CONNECT and none is old enough to give way. Thread: any. */
+int sess_insert(sess_t *s);
+/* The session with that sid, with a reference, or NULL. Thread: any. */
+sess_t *sess_find(sio_t *h, const char *sid);
+/* Arms the session's timer from its loop (after a handshake on a worker). Thread: any. */
+void sess_start_timer(sess_t *s);
+
+/* Closes s for reason from any thread (posted to its loop). */
+void sess_close_async(sess_t *s, int reason);
+/* Closes s for good: leaves the table and every room, answers a held GET, closes its
+ * WebSockets (a close frame for an orderly close, a reset for a stalled or overflowing one).
+ * Thread: s's loop. */
+void sess_teardown(sess_t *s, int reason);
+
+/* Queues msg m (taking a reference) and wakes the session's transport. Returns 0 or an error
+ * (the session is closing). Thread: any (session lock not held). */
+int sess_enqueue(sess_t *s, msg_t *m);
+/* Wakes whoever writes the session's live transport. Session lock held. */
+void sess_wake_locked(sess_t *s);
+
+/* A batch of Engine.IO packets from one POST body, posted to the session's loop. */
+typedef struct sess_input {
+    el_task_t task;
+    struct sess_input *next; /* held back behind s->deferred */
+    sess_t *s;               /* holds a reference */
+    int n;
+    eio_packet_t *pkts; /* data point into buf */
+    char *buf;
+} sess_input_t;
+/* Handles packets from the session's live transport in order. Thread: s's loop. Returns 0, or
+ * DG_ECLOSED once the session is closed. */
+int sess_input_packet(sess_t *s, const eio_packet_t *p);
+/* Posts a POST body's packets (owned by in) to the session's loop. Thread: any. */
+void sess_post_input(sess_input_t *in);
+/* A GET was attached: input held back for it can go on. Thread: s's loop. */
+void sess_release_deferred(sess_t *s);
+
+/* ---- sio_ws.c / sio_poll.c -------------------------------------------------------------- */
+
+/* Starts a WebSocket connection for fd on s's loop: the session's transport (probe 0: the
+ * open packet is written first) or an upgrade probe (probe 1). Takes a reference on s and
+ * one ADM_WEBSOCKET admission (released on close). Returns 0 or DG_ENOMEM (fd closed,
+ * admission released). Thread: any. */
+int sio_ws_start(sess_t *s, int fd, int probe);
+/* Writes a close frame with code and closes the connection gracefully; for stalled or
+ * overflowing peers (abortive) resets it instead. Thread: the connection's loop. */
+void sio_ws_close(cn_t *c, int code, int abortive);
+
+/* Starts a held polling GET for fd on s's loop, answered with CORS headers cors (copied).
+ * Takes a reference on s and one ADM_POLLING admission. Returns 0 or DG_ENOMEM. */
+int sio_poll_start(sess_t *s, int fd, const char *cors);
+/* Answers the GET now if the session has something to say (queued packets, a noop, a close).
+ * Thread: s's loop. */
+void sio_poll_answer(cn_t *c);
+
+#endif
