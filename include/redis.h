@@ -40,7 +40,10 @@ int rds_start(rds_t *r);
 void rds_stop(rds_t *r);
 void rds_free(rds_t *r);
 
-/* 1 once every reader has connected at least once (what /ready reports). Thread: any. */
+/* 1 once every reader has connected at least once and while the command connection is up and
+ * Redis answers on it (nothing owed longer than redis_timeout_ms): what /ready reports. A
+ * frozen Redis (sockets open, no answers) makes it 0 within redis_timeout_ms, and 1 again
+ * as soon as Redis answers. Thread: any. */
 int rds_ready(rds_t *r);
 
 /* Queues a log entry (a normalized {ts,level,ns,msg} JSON object) for XADD to the log stream
@@ -110,18 +113,23 @@ int rds_kv_del_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb,
 /* Health of one stream. */
 typedef struct rds_stream_health {
     char key[CFG_STR_MAX];
-    int connected;          /* reader connected now */
+    int connected;          /* reader connected and its last read answered */
     cur_id_t last_id;       /* last id the reader read */
     uint64_t entries;       /* entries read since start */
     uint64_t published;     /* messages published to the broker */
     uint64_t skipped;       /* entries without jobId / events not forwarded */
     uint64_t malformed;     /* entries logged and skipped */
     uint64_t reconnects;
+    uint64_t errors;        /* failed connects, lost connections, error replies (WRONGTYPE) */
+    char error[128];        /* why the stream is not read now; "" while it is */
     int64_t lag_ms;         /* last-generated-id.ms - last_id.ms, -1 if unknown */
 } rds_stream_health_t;
 
 typedef struct rds_health {
-    int connected;          /* every reader and the command connection up */
+    int connected;          /* every reader and the command connection up, and Redis answering */
+    int responsive;         /* Redis answers the command connection (PING every
+                               redis_ping_interval_ms; nothing owed longer than redis_timeout_ms) */
+    int64_t ping_rtt_ms;    /* last PING round trip, -1 before the first */
     int ready;
     int nstreams;
     rds_stream_health_t streams[CFG_MAX_QUEUES + 1];
@@ -129,8 +137,8 @@ typedef struct rds_health {
     uint64_t logs_dropped;   /* log entries dropped (queue full, Redis down) */
 } rds_health_t;
 
-/* Fills h; lag needs the command connection (waits at most timeout_ms, -1 lag otherwise).
- * Thread: any but a reader's or the command thread. */
+/* Fills h; lag needs the command connection (waits at most timeout_ms, and not at all while
+ * Redis is known not to answer; lag -1 then). Thread: any but the command thread. */
 void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms);
 
 /* Stream names for cursors: queue names, and "logs" for the log stream. */

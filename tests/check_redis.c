@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1151,6 +1152,207 @@ START_TEST(test_frozen_deadlines)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------- */
+/* Health that follows the backend                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+static int not_ready(void *r)
+{
+    return !rds_ready(r);
+}
+
+static int ready_and_connected(void *r)
+{
+    return rds_ready(r) && fully_connected(r);
+}
+
+static int readers_all_down(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        if (h.streams[i].connected)
+            return 0;
+    return 1;
+}
+
+static int readers_retried(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        if (h.streams[i].errors < 3)
+            return 0;
+    return 1;
+}
+
+/* Redis frozen with SIGSTOP: the sockets stay open and nothing answers. Health, readiness and
+ * requests must notice within redis_timeout_ms, readers through their read timeout, nobody may
+ * spin, and everything comes back once Redis runs again. Short timeouts keep the test quick;
+ * the defaults (2 s) behave the same, only slower. */
+START_TEST(test_frozen_health)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    cfg.redis_timeout_ms = 500;
+    cfg.redis_ping_interval_ms = 100;
+    bk_t *bk = bk_new();
+    rec_t all;
+    rec_init(&all);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(ready_and_connected, r, 5000));
+    rds_health_t h;
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.responsive, 1);
+    ck_assert_int_eq(h.connected, 1);
+    ck_assert_int_ge(h.ping_rtt_ms, 0);
+    ck_assert_int_lt(h.ping_rtt_ms, 500);
+    ck_assert_int_eq(h.streams[0].lag_ms, 0);
+
+    ck_assert_int_eq(kill(srv_pid, SIGSTOP), 0);
+    int64_t t0 = mono_ms();
+    ck_assert_msg(poll_until(not_ready, r, 3000), "still ready 3 s into the freeze");
+    int64_t noticed = mono_ms() - t0;
+    ck_assert_int_ge(noticed, 350); /* the timeout, less one ping interval and slack */
+    rds_get_health(r, &h, 0);
+    ck_assert_int_eq(h.responsive, 0);
+    ck_assert_int_eq(h.connected, 0);
+    ck_assert_int_eq(h.ready, 0);
+    /* Known not to answer: health and requests answer at once, not at their timeout. */
+    int64_t t1 = mono_ms();
+    rds_get_health(r, &h, 2000);
+    ck_assert_int_lt(mono_ms() - t1, 400);
+    ck_assert_int_eq(h.streams[0].lag_ms, -1);
+    cbrec_t rec;
+    cbrec_init(&rec);
+    t1 = mono_ms();
+    ck_assert_int_eq(rds_range_async(r, 0, (cur_id_t){0, 0}, id_max(), 10, 5000, range_cb, &rec),
+                     0);
+    ck_assert_int_eq(cbrec_wait(&rec, 1, 2000), 1);
+    ck_assert_int_eq(rec.ev[0].status, DG_EIO);
+    ck_assert_int_lt(rec.ev[0].at - t1, 400);
+    ck_assert_msg(strcmp(rec.ev[0].err, "redis is not answering") == 0 ||
+                      strcmp(rec.ev[0].err, "redis unavailable") == 0,
+                  "%s", rec.ev[0].err);
+
+    /* Readers notice through their read timeout (XREAD's 2 s block + the timeout) and retry
+     * with backoff: a handful of attempts each, not one per 100 ms. */
+    ck_assert_msg(poll_until(readers_all_down, r, 8000), "readers did not notice the freeze");
+    t1 = mono_ms();
+    /* Two failed reconnects each: 100 ms backoff + a 500 ms handshake timeout, then 200 ms +
+     * 500 ms, at the least. */
+    ck_assert_msg(poll_until(readers_retried, r, 10000), "readers did not retry");
+    ck_assert_int_ge(mono_ms() - t1, 1000);
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++) {
+        ck_assert_int_eq(h.streams[i].connected, 0);
+        ck_assert_uint_le(h.streams[i].errors, 5);
+        ck_assert_str_ne(h.streams[i].error, "");
+    }
+
+    ck_assert_int_eq(kill(srv_pid, SIGCONT), 0);
+    t1 = mono_ms();
+    ck_assert_msg(poll_until(ready_and_connected, r, 15000), "no recovery 15 s after SIGCONT");
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.responsive, 1);
+    ck_assert_int_ge(h.ping_rtt_ms, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        ck_assert_str_eq(h.streams[i].error, "");
+    cur_id_t id = XADD(c, "bull:http:events", "event", "completed", "jobId", "f1", "returnvalue",
+                       "1");
+    ck_assert_int_eq(rec_wait(&all, 1, 5000), 1);
+    ck_assert(cur_id_cmp(all.msgs[0]->id, id) == 0);
+    ck_assert_int_eq(kv_sync(r, 0, "k", "v", 1, 0), 0);
+
+    rds_stop(r);
+    rds_free(r);
+    cbrec_free(&rec);
+    rec_free(bk, &all);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+static atomic_int warn_lines;
+
+static void count_hook(void *ud, int level, const char *ns, const char *json, size_t len)
+{
+    (void)ud;
+    (void)len;
+    if (level == CFG_LOG_WARN && strcmp(ns, "redis") == 0 && strstr(json, "bull:sparql:events"))
+        atomic_fetch_add(&warn_lines, 1);
+}
+
+static int sparql_errors_5(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.streams[1].errors >= 5;
+}
+
+static int sparql_connected(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.streams[1].connected;
+}
+
+/* A stream key of the wrong type: the reader must back off (100, 200, 400 ... ms) instead of
+ * reconnecting every 100 ms, keep its connection, and its repeated warning is rate-limited. */
+START_TEST(test_wrong_type_backoff)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    CMD(c, "SET", "bull:sparql:events", "not a stream");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rec_t sq;
+    rec_init(&sq);
+    ck_assert_int_eq(bk_join(bk, &sq.sub, "queue:sparql", NULL, NULL), 0);
+    atomic_store(&warn_lines, 0);
+    log_init(CFG_LOG_OFF, CFG_LOG_WARN);
+    log_set_publisher(count_hook, NULL);
+    log_set_rate_limit(60000, 2);
+    rds_t *r = rds_new(&cfg, bk);
+    int64_t t0 = mono_ms();
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert_msg(poll_until(sparql_errors_5, r, 10000), "fewer than 5 attempts in 10 s");
+    /* The 5th failure comes after 4 backoffs: 100 + 200 + 400 + 800 ms. */
+    ck_assert_int_ge(mono_ms() - t0, 1500);
+    rds_health_t h;
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.streams[1].connected, 0);
+    ck_assert_uint_eq(h.streams[1].reconnects, 0); /* Redis answered: no reconnect churn */
+    ck_assert_ptr_nonnull(strstr(h.streams[1].error, "WRONGTYPE"));
+    ck_assert_int_eq(h.streams[0].connected, 1);
+    ck_assert_int_eq(h.connected, 0);
+    ck_assert_int_eq(h.ready, 0);
+    ck_assert_int_le(atomic_load(&warn_lines), 2); /* the rate limit: burst 2 */
+
+    /* Fixed: the reader picks the stream up (within its backoff) and follows it. */
+    CMD(c, "DEL", "bull:sparql:events");
+    ck_assert(poll_until(sparql_connected, r, 10000));
+    cur_id_t id = XADD(c, "bull:sparql:events", "event", "active", "jobId", "9", "prev", "waiting");
+    ck_assert_int_eq(rec_wait(&sq, 1, 10000), 1);
+    ck_assert(cur_id_cmp(sq.msgs[0]->id, id) == 0);
+    rds_get_health(r, &h, 1000);
+    ck_assert_str_eq(h.streams[1].error, "");
+    ck_assert_int_eq(h.ready, 1);
+    log_set_publisher(NULL, NULL);
+    log_init(CFG_LOG_ERROR, CFG_LOG_OFF);
+    rds_stop(r);
+    rds_free(r);
+    rec_free(bk, &sq);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
 /* Deeply nested results are decoded on the reader and command threads (not on a small
  * CivetWeb worker stack): jansson's deepest accepted nesting must fit, deeper falls back to
  * text. */
@@ -1335,12 +1537,14 @@ Suite *redis_suite(void)
     tcase_add_test(tc, test_range_async);
     tcase_add_test(tc, test_kv);
     tcase_add_test(tc, test_kv_pipelined);
+    tcase_add_test(tc, test_wrong_type_backoff);
     suite_add_tcase(s, tc);
     /* Tests that SIGSTOP their redis-server get one of their own. */
     tc = tcase_create("frozen");
     tcase_add_unchecked_fixture(tc, tc_setup, tc_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_frozen_deadlines);
+    tcase_add_test(tc, test_frozen_health);
     suite_add_tcase(s, tc);
     tc = tcase_create("offline");
     tcase_set_timeout(tc, 30);
