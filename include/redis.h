@@ -2,7 +2,7 @@
  * One reader thread per stream (each BullMQ queue's "<prefix>:<queue>:events" and the log
  * stream) follows it with blocking XREAD, decodes entries and publishes them to the broker.
  * One command thread serves everything else through one request queue, pipelined: log XADDs
- * (fire and forget, bounded), replays, stream info, key/value session state.
+ * (fire and forget, bounded), replays, stream info, key/value session state, job state.
  * Stream index i < nqueues is queue i; index nqueues is the log stream.
  *
  * Asynchronous requests (rds_*_async) never block the caller. Each returns 0 when queued;
@@ -109,6 +109,32 @@ int rds_kv_get_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb,
 /* DEL key: status 0 when a key was removed, DG_ENOTFOUND when there was none. cb may be NULL.
  * Thread: any. */
 int rds_kv_del_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb, void *ud);
+
+/* ---- A job's current state, from BullMQ's own keys (late subscribers) ------------------- */
+
+/* json/len: the payload of a `state` event (status 0 only), valid during the callback:
+ *   {"queue","jobId","state","name","progress","returnvalue"|"failedReason","timestamp",
+ *    "processedOn","finishedOn","attemptsMade","delay","priority"}
+ * state is what BullMQ's Job.getState() says: "completed", "failed", "delayed",
+ * "prioritized", "active", "waiting" (also a paused queue's), "waiting-children", or
+ * "unknown" (no such job: never added, or removed; then only queue, jobId and state).
+ * progress and returnvalue are the parsed JSON BullMQ stored (progress 0 until first set,
+ * returnvalue only for completed jobs), failedReason the plain text of the last failure (for
+ * failed jobs and for retried ones), numbers are numbers, members absent from the job hash
+ * are left out. owner: see rds_job_state_async, NULL when absent; valid during the callback. */
+typedef void (*rds_job_cb)(void *ud, int status, const char *json, size_t len,
+                           const char *owner, const char *err);
+
+/* Reads job job_id of queue (index into cfg->queues) in one MULTI/EXEC: the hash
+ * <prefix>:<queue>:<id> and the lists/zsets wait, paused, active, completed, failed, delayed,
+ * prioritized, waiting-children beside it (LPOS: Redis >= 6.0.6, as BullMQ itself uses).
+ * owner_field (NULL for none): the top-level member of the job's `data` JSON handed to cb as
+ * owner, a string as it is, a number formatted (42 -> "42", 1.5 -> "1.5"); NULL when data
+ * lacks it or it is another type. A removed job is status 0 with state "unknown". Async
+ * contract at the top; DG_EINVAL: queue out of range, job_id empty, 256 bytes or longer or
+ * not UTF-8, owner_field empty or over 256 bytes, timeout_ms <= 0, cb NULL. Thread: any. */
+int rds_job_state_async(rds_t *r, int queue, const char *job_id, const char *owner_field,
+                        int timeout_ms, rds_job_cb cb, void *ud);
 
 /* Health of one stream. */
 typedef struct rds_stream_health {
