@@ -36,7 +36,9 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker);
 /* Starts the reader threads and the command thread (they connect, and reconnect with capped
  * backoff, on their own). Returns 0 or DG_ENOMEM. Thread: main. */
 int rds_start(rds_t *r);
-/* Stops and joins every thread (blocked XREADs are interrupted). Thread: main. */
+/* Stops and joins every thread (blocked XREADs are interrupted). Every request still pending
+ * is called back with DG_ECLOSED before it returns (a frozen Redis cannot delay that; queued
+ * logs get at most 1 s to reach Redis). Thread: main, never from a callback. */
 void rds_stop(rds_t *r);
 void rds_free(rds_t *r);
 
@@ -79,7 +81,7 @@ void rds_range_free(rds_range_t *out);
 
 /* res (status 0 only, else NULL): the callback owns res's items and msgs and must release
  * them with rds_range_free(res) before it returns, or copy *res (the struct itself is the
- * command thread's) and rds_range_free the copy later. */
+ * command thread's) and rds_range_free the copy later. Thread: the command thread. */
 typedef void (*rds_range_cb)(void *ud, int status, rds_range_t *res, const char *err);
 
 /* rds_range without blocking: the same range, decoding, gap and errors, delivered to cb (see
@@ -94,11 +96,12 @@ int rds_range_async(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int cou
 #define RDS_KV_KEY_MAX 1024        /* key bytes */
 #define RDS_KV_VALUE_MAX (1u << 20) /* value bytes */
 
-/* val/len: the value for a GET (binary-safe, NUL-terminated for convenience), NULL/0 else. */
+/* val/len: the value for a GET (binary-safe, NUL-terminated for convenience), NULL/0 else;
+ * valid during the callback. Thread: the command thread. */
 typedef void (*rds_value_cb)(void *ud, int status, const char *val, size_t len, const char *err);
 
-/* SET key val [PX ttl_ms]: ttl_ms > 0 expires the key after that long, 0 keeps it. key and val
- * are copied. Status 0 once Redis stored it. cb may be NULL (nothing is called back).
+/* SET key val [PX ttl_ms]: ttl_ms > 0 expires the key after that long, 0 keeps it. key (a C
+ * string) and val (binary-safe) are copied. Status 0 once Redis stored it. cb may be NULL (nothing is called back).
  * DG_EINVAL: key empty or over RDS_KV_KEY_MAX, val NULL with len > 0, len over
  * RDS_KV_VALUE_MAX, ttl_ms < 0, timeout_ms <= 0. Thread: any. */
 int rds_kv_set_async(rds_t *r, const char *key, const char *val, size_t len, int64_t ttl_ms,
@@ -121,7 +124,8 @@ int rds_kv_del_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb,
  * progress and returnvalue are the parsed JSON BullMQ stored (progress 0 until first set,
  * returnvalue only for completed jobs), failedReason the plain text of the last failure (for
  * failed jobs and for retried ones), numbers are numbers, members absent from the job hash
- * are left out. owner: see rds_job_state_async, NULL when absent; valid during the callback. */
+ * are left out. owner: see rds_job_state_async, NULL when absent; valid during the callback.
+ * On an error json and owner are NULL. Thread: the command thread. */
 typedef void (*rds_job_cb)(void *ud, int status, const char *json, size_t len,
                            const char *owner, const char *err);
 
