@@ -44,6 +44,8 @@ typedef struct cfg {
     int nevents;                  /* 0 means all */
     char log_stream[CFG_STR_MAX]; /* log_stream = dualgate:logs */
     long log_stream_maxlen;       /* log_stream_maxlen = 10000 (approximate trim) */
+    int redis_timeout_ms;         /* redis_timeout_ms = 2000: Redis silent this long while it owes a reply is unresponsive */
+    int redis_ping_interval_ms;   /* redis_ping_interval_ms = 1000: PING on the command connection this often */
     /* [sse] */
     int heartbeat_ms;             /* heartbeat_ms = 15000 */
     int sse_retry_ms;             /* sse_retry_ms = 3000 */

@@ -2,7 +2,7 @@
  * One reader thread per stream (each BullMQ queue's "<prefix>:<queue>:events" and the log
  * stream) follows it with blocking XREAD, decodes entries and publishes them to the broker.
  * One command thread serves everything else through one request queue, pipelined: log XADDs
- * (fire and forget, bounded), replays, stream info, key/value session state.
+ * (fire and forget, bounded), replays, stream info, key/value session state, job state.
  * Stream index i < nqueues is queue i; index nqueues is the log stream.
  *
  * Asynchronous requests (rds_*_async) never block the caller. Each returns 0 when queued;
@@ -36,11 +36,16 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker);
 /* Starts the reader threads and the command thread (they connect, and reconnect with capped
  * backoff, on their own). Returns 0 or DG_ENOMEM. Thread: main. */
 int rds_start(rds_t *r);
-/* Stops and joins every thread (blocked XREADs are interrupted). Thread: main. */
+/* Stops and joins every thread (blocked XREADs are interrupted). Every request still pending
+ * is called back with DG_ECLOSED before it returns (a frozen Redis cannot delay that; queued
+ * logs get at most 1 s to reach Redis). Thread: main, never from a callback. */
 void rds_stop(rds_t *r);
 void rds_free(rds_t *r);
 
-/* 1 once every reader has connected at least once (what /ready reports). Thread: any. */
+/* 1 once every reader has connected at least once and while the command connection is up and
+ * Redis answers on it (nothing owed longer than redis_timeout_ms): what /ready reports. A
+ * frozen Redis (sockets open, no answers) makes it 0 within redis_timeout_ms, and 1 again
+ * as soon as Redis answers. Thread: any. */
 int rds_ready(rds_t *r);
 
 /* Queues a log entry (a normalized {ts,level,ns,msg} JSON object) for XADD to the log stream
@@ -76,7 +81,7 @@ void rds_range_free(rds_range_t *out);
 
 /* res (status 0 only, else NULL): the callback owns res's items and msgs and must release
  * them with rds_range_free(res) before it returns, or copy *res (the struct itself is the
- * command thread's) and rds_range_free the copy later. */
+ * command thread's) and rds_range_free the copy later. Thread: the command thread. */
 typedef void (*rds_range_cb)(void *ud, int status, rds_range_t *res, const char *err);
 
 /* rds_range without blocking: the same range, decoding, gap and errors, delivered to cb (see
@@ -91,11 +96,12 @@ int rds_range_async(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int cou
 #define RDS_KV_KEY_MAX 1024        /* key bytes */
 #define RDS_KV_VALUE_MAX (1u << 20) /* value bytes */
 
-/* val/len: the value for a GET (binary-safe, NUL-terminated for convenience), NULL/0 else. */
+/* val/len: the value for a GET (binary-safe, NUL-terminated for convenience), NULL/0 else;
+ * valid during the callback. Thread: the command thread. */
 typedef void (*rds_value_cb)(void *ud, int status, const char *val, size_t len, const char *err);
 
-/* SET key val [PX ttl_ms]: ttl_ms > 0 expires the key after that long, 0 keeps it. key and val
- * are copied. Status 0 once Redis stored it. cb may be NULL (nothing is called back).
+/* SET key val [PX ttl_ms]: ttl_ms > 0 expires the key after that long, 0 keeps it. key (a C
+ * string) and val (binary-safe) are copied. Status 0 once Redis stored it. cb may be NULL (nothing is called back).
  * DG_EINVAL: key empty or over RDS_KV_KEY_MAX, val NULL with len > 0, len over
  * RDS_KV_VALUE_MAX, ttl_ms < 0, timeout_ms <= 0. Thread: any. */
 int rds_kv_set_async(rds_t *r, const char *key, const char *val, size_t len, int64_t ttl_ms,
@@ -107,21 +113,53 @@ int rds_kv_get_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb,
  * Thread: any. */
 int rds_kv_del_async(rds_t *r, const char *key, int timeout_ms, rds_value_cb cb, void *ud);
 
+/* ---- A job's current state, from BullMQ's own keys (late subscribers) ------------------- */
+
+/* json/len: the payload of a `state` event (status 0 only), valid during the callback:
+ *   {"queue","jobId","state","name","progress","returnvalue"|"failedReason","timestamp",
+ *    "processedOn","finishedOn","attemptsMade","delay","priority"}
+ * state is what BullMQ's Job.getState() says: "completed", "failed", "delayed",
+ * "prioritized", "active", "waiting" (also a paused queue's), "waiting-children", or
+ * "unknown" (no such job: never added, or removed; then only queue, jobId and state).
+ * progress and returnvalue are the parsed JSON BullMQ stored (progress 0 until first set,
+ * returnvalue only for completed jobs), failedReason the plain text of the last failure (for
+ * failed jobs and for retried ones), numbers are numbers, members absent from the job hash
+ * are left out. owner: see rds_job_state_async, NULL when absent; valid during the callback.
+ * On an error json and owner are NULL. Thread: the command thread. */
+typedef void (*rds_job_cb)(void *ud, int status, const char *json, size_t len,
+                           const char *owner, const char *err);
+
+/* Reads job job_id of queue (index into cfg->queues) in one MULTI/EXEC: the hash
+ * <prefix>:<queue>:<id> and the lists/zsets wait, paused, active, completed, failed, delayed,
+ * prioritized, waiting-children beside it (LPOS: Redis >= 6.0.6, as BullMQ itself uses).
+ * owner_field (NULL for none): the top-level member of the job's `data` JSON handed to cb as
+ * owner, a string as it is, a number formatted (42 -> "42", 1.5 -> "1.5"); NULL when data
+ * lacks it or it is another type. A removed job is status 0 with state "unknown". Async
+ * contract at the top; DG_EINVAL: queue out of range, job_id empty, 256 bytes or longer or
+ * not UTF-8, owner_field empty or over 256 bytes, timeout_ms <= 0, cb NULL. Thread: any. */
+int rds_job_state_async(rds_t *r, int queue, const char *job_id, const char *owner_field,
+                        int timeout_ms, rds_job_cb cb, void *ud);
+
 /* Health of one stream. */
 typedef struct rds_stream_health {
     char key[CFG_STR_MAX];
-    int connected;          /* reader connected now */
+    int connected;          /* reader connected and its last read answered */
     cur_id_t last_id;       /* last id the reader read */
     uint64_t entries;       /* entries read since start */
     uint64_t published;     /* messages published to the broker */
     uint64_t skipped;       /* entries without jobId / events not forwarded */
     uint64_t malformed;     /* entries logged and skipped */
     uint64_t reconnects;
+    uint64_t errors;        /* failed connects, lost connections, error replies (WRONGTYPE) */
+    char error[128];        /* why the stream is not read now; "" while it is */
     int64_t lag_ms;         /* last-generated-id.ms - last_id.ms, -1 if unknown */
 } rds_stream_health_t;
 
 typedef struct rds_health {
-    int connected;          /* every reader and the command connection up */
+    int connected;          /* every reader and the command connection up, and Redis answering */
+    int responsive;         /* Redis answers the command connection (PING every
+                               redis_ping_interval_ms; nothing owed longer than redis_timeout_ms) */
+    int64_t ping_rtt_ms;    /* last PING round trip, -1 before the first */
     int ready;
     int nstreams;
     rds_stream_health_t streams[CFG_MAX_QUEUES + 1];
@@ -129,8 +167,8 @@ typedef struct rds_health {
     uint64_t logs_dropped;   /* log entries dropped (queue full, Redis down) */
 } rds_health_t;
 
-/* Fills h; lag needs the command connection (waits at most timeout_ms, -1 lag otherwise).
- * Thread: any but a reader's or the command thread. */
+/* Fills h; lag needs the command connection (waits at most timeout_ms, and not at all while
+ * Redis is known not to answer; lag -1 then). Thread: any but the command thread. */
 void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms);
 
 /* Stream names for cursors: queue names, and "logs" for the log stream. */

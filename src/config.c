@@ -77,6 +77,8 @@ static const cfg_key_t cfg_keys[] = {
     {"events", K_EVENTS, 0, 0, 0, 0},
     {"log_stream", K_TOKEN, F(log_stream), 0, 0},
     {"log_stream_maxlen", K_LONG, F(log_stream_maxlen), 1, 1000000000L},
+    {"redis_timeout_ms", K_INT, F(redis_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
+    {"redis_ping_interval_ms", K_INT, F(redis_ping_interval_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"heartbeat_ms", K_INT, F(heartbeat_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"sse_retry_ms", K_INT, F(sse_retry_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"queue_max_msgs", K_INT, F(queue_max_msgs), 1024, 10000000}, /* >= one Redis read (1000) */
@@ -693,6 +695,8 @@ void cfg_defaults(cfg_t *c)
     c->nevents = 0;
     store(c->log_stream, sizeof(c->log_stream), "dualgate:logs", 13);
     c->log_stream_maxlen = 10000;
+    c->redis_timeout_ms = 2000;
+    c->redis_ping_interval_ms = 1000;
     c->heartbeat_ms = 15000;
     c->sse_retry_ms = 3000;
     c->queue_max_msgs = 4096;

@@ -245,12 +245,13 @@ static int xadd_build(rds_t *r, xadd_t *x, const rds_logent_t *le)
 /* ------------------------------------------------------------------------------------------ */
 
 enum { ST_DOWN, ST_CONNECTING, ST_HELLO, ST_UP };
-enum { SLOT_LOG, SLOT_HELLO, SLOT_REQ };
+enum { SLOT_LOG, SLOT_HELLO, SLOT_REQ, SLOT_PING };
 
 /* One expected reply group, in the order the commands were written. */
 typedef struct slot {
     int kind;
     rds_req_t *q; /* SLOT_REQ */
+    int64_t sent;
 } slot_t;
 
 typedef struct cmd {
@@ -260,10 +261,15 @@ typedef struct cmd {
     int64_t phase_end; /* ST_CONNECTING / ST_HELLO must be over by then */
     int64_t next_try;  /* ST_DOWN: when to connect again */
     int backoff;
-    int outage;      /* an attempt failed since the last good handshake: fail fast while down */
+    int outage;      /* lost or failing since the last good handshake (logged once) */
+    int failing;     /* an attempt failed since then: requests fail fast until one succeeds */
     int hello_left;  /* ST_HELLO: handshake replies still to come */
     int want_write;  /* the output buffer is not flushed */
     int logs_flying; /* SLOT_LOG entries in slots */
+    int ping_flying; /* a SLOT_PING is in slots */
+    int64_t next_ping;
+    int64_t last_rx;             /* when Redis last sent a reply */
+    int responsive;              /* ST_UP: nothing owed for longer than redis_timeout_ms */
     rds_req_t *pend, *pend_tail; /* taken from the queue, not sent yet */
     slot_t slots[RDS_INFLIGHT_MAX];
     size_t s_head, s_n;
@@ -273,10 +279,12 @@ typedef struct cmd {
 
 static void slot_push(cmd_t *cm, int kind, rds_req_t *q)
 {
-    cm->slots[(cm->s_head + cm->s_n) % RDS_INFLIGHT_MAX] = (slot_t){kind, q};
+    cm->slots[(cm->s_head + cm->s_n) % RDS_INFLIGHT_MAX] = (slot_t){kind, q, rds_now_ms()};
     cm->s_n++;
     if (kind == SLOT_LOG)
         cm->logs_flying++;
+    else if (kind == SLOT_PING)
+        cm->ping_flying = 1;
 }
 
 static slot_t slot_pop(cmd_t *cm)
@@ -286,6 +294,8 @@ static slot_t slot_pop(cmd_t *cm)
     cm->s_n--;
     if (s.kind == SLOT_LOG)
         cm->logs_flying--;
+    else if (s.kind == SLOT_PING)
+        cm->ping_flying = 0;
     return s;
 }
 
@@ -327,7 +337,9 @@ static void conn_drop(cmd_t *cm, const char *why)
     if (cm->c)
         redisFree(cm->c);
     cm->c = NULL;
+    cm->responsive = 0;
     atomic_store(&r->cmd_connected, 0);
+    atomic_store(&r->cmd_responsive, 0);
     cm->want_write = cm->hello_left = 0;
     while (cm->s_n) {
         slot_t s = slot_pop(cm);
@@ -365,10 +377,11 @@ static void conn_drop(cmd_t *cm, const char *why)
         log_warn("redis", "command connection lost: %s; reconnecting", why);
         cm->next_try = rds_now_ms(); /* once at once; backoff starts if that attempt fails */
     } else {
-        if (!cm->outage)
+        if (!cm->failing)
             log_warn("redis", "command connection: cannot connect: %s; retrying", why);
         cm->backoff = rds_backoff_next(cm->backoff);
         cm->next_try = rds_now_ms() + cm->backoff;
+        cm->failing = 1;
     }
     cm->outage = 1;
 }
@@ -394,7 +407,7 @@ static void conn_start(cmd_t *cm)
         return;
     }
     cm->state = ST_CONNECTING;
-    cm->phase_end = rds_now_ms() + RDS_CONNECT_TIMEOUT_MS;
+    cm->phase_end = rds_now_ms() + rds_timeout_ms(cm->r);
 }
 
 /* The socket is writable: connected, or failed. Sends the handshake, PING last, so the
@@ -426,14 +439,59 @@ static void conn_connected(cmd_t *cm)
     conn_flush(cm);
 }
 
-static void conn_up(cmd_t *cm)
+static void conn_up(cmd_t *cm, int64_t rtt)
 {
     cm->state = ST_UP;
     cm->backoff = 0; /* only a connection Redis answered on resets it */
+    cm->responsive = 1;
+    cm->next_ping = rds_now_ms() + rds_ping_ms(cm->r);
+    atomic_store(&cm->r->ping_rtt_ms, rtt);
     atomic_store(&cm->r->cmd_connected, 1);
+    atomic_store(&cm->r->cmd_responsive, 1);
     if (cm->outage)
         log_info("redis", "command connection: connected");
-    cm->outage = 0;
+    cm->outage = cm->failing = 0;
+}
+
+/* A PING every redis_ping_interval_ms (one at a time): without traffic, nothing else would
+ * notice that Redis stopped answering while the socket stays open. */
+static void ping_maybe(cmd_t *cm, int64_t now)
+{
+    if (cm->ping_flying || now < cm->next_ping || slot_room(cm) == 0)
+        return;
+    const char *argv[1] = {"PING"};
+    if (redisAppendCommandArgv(cm->c, 1, argv, NULL) != REDIS_OK) {
+        conn_drop(cm, "out of memory");
+        return;
+    }
+    slot_push(cm, SLOT_PING, NULL);
+    cm->next_ping = now + rds_ping_ms(cm->r);
+    conn_flush(cm);
+}
+
+/* Redis owes a reply and has sent nothing for redis_timeout_ms: it is not answering (frozen,
+ * overloaded, or the network is gone while the socket stays open). Requests then fail at once
+ * rather than at their deadline, and health says so. The connection stays: a frozen or busy
+ * Redis answers on it the moment it runs again (a reconnect could only wait longer), and a
+ * dead peer is found by TCP_USER_TIMEOUT (rds_conn_start_nb). Returns when to look again,
+ * or -1. */
+static int64_t watch_answers(cmd_t *cm, int64_t now)
+{
+    if (cm->state != ST_UP || cm->s_n == 0)
+        return -1;
+    int64_t since = cm->slots[cm->s_head].sent;
+    if (cm->last_rx > since)
+        since = cm->last_rx; /* a long reply still arriving is an answer */
+    int64_t t = rds_timeout_ms(cm->r);
+    if (cm->responsive && now - since >= t) {
+        cm->responsive = 0;
+        atomic_store(&cm->r->cmd_responsive, 0);
+        log_warn("redis",
+                 "command connection: no answer for %lld ms; failing requests until "
+                 "redis answers",
+                 (long long)(now - since));
+    }
+    return cm->responsive ? since + t : -1;
 }
 
 /* One reply, for the oldest slot. */
@@ -446,11 +504,23 @@ static void on_reply(cmd_t *cm, redisReply *rep)
         return;
     }
     slot_t *s = &cm->slots[cm->s_head];
-    if (s->kind == SLOT_LOG) {
+    int64_t now = rds_now_ms();
+    cm->last_rx = now;
+    if (cm->state == ST_UP && !cm->responsive) {
+        cm->responsive = 1;
+        atomic_store(&r->cmd_responsive, 1);
+        log_info("redis", "command connection: redis answers again");
+    }
+    if (s->kind == SLOT_PING) {
+        atomic_store(&r->ping_rtt_ms, now - s->sent);
+        freeReplyObject(rep);
+        slot_pop(cm);
+    } else if (s->kind == SLOT_LOG) {
         atomic_fetch_add(rep->type == REDIS_REPLY_ERROR ? &r->logs_dropped : &r->logs_published, 1);
         freeReplyObject(rep);
         slot_pop(cm);
     } else if (s->kind == SLOT_HELLO) {
+        int64_t sent = s->sent;
         slot_pop(cm);
         if (rep->type == REDIS_REPLY_ERROR) {
             char why[160];
@@ -461,7 +531,7 @@ static void on_reply(cmd_t *cm, redisReply *rep)
         }
         freeReplyObject(rep);
         if (--cm->hello_left == 0)
-            conn_up(cm);
+            conn_up(cm, now - sent);
     } else {
         rds_req_t *q = s->q;
         q->reps[q->got++] = rep;
@@ -650,27 +720,39 @@ void *rds_cmd_main(void *arg)
         return NULL;
     }
     cm->r = r;
+    rds_thread_init();
     log_thread_no_publish(); /* this thread writes the log stream: never feed it back */
 
     while (!atomic_load(&r->stopping)) {
-        int more = take_work(cm, cm->state == ST_UP);
         int64_t now = rds_now_ms();
+        watch_answers(cm, now);
+        int answering = cm->state == ST_UP && cm->responsive;
+        int more = take_work(cm, answering); /* logs wait in their bounded queue otherwise */
         if (cm->state == ST_DOWN && now >= cm->next_try)
             conn_start(cm);
         if ((cm->state == ST_CONNECTING || cm->state == ST_HELLO) && now >= cm->phase_end)
             conn_drop(cm, "redis did not answer the handshake in time");
-        if (cm->state == ST_DOWN && cm->outage) /* answer callers now, not at their timeout */
+        /* Answer callers now rather than at their deadline when Redis is known not to. */
+        if (cm->state != ST_UP && cm->failing)
             pend_fail_all(cm, DG_EIO, "redis unavailable");
-        if (cm->state == ST_UP)
+        if (cm->state == ST_UP && !cm->responsive)
+            pend_fail_all(cm, DG_EIO, "redis is not answering");
+        answering = cm->state == ST_UP && cm->responsive;
+        if (answering) {
             send_work(cm);
+            if (cm->c)
+                ping_maybe(cm, now);
+        }
 
-        int64_t wake_at = expire(cm, now);
+        int64_t wake_at = min_time(expire(cm, now), watch_answers(cm, now));
         if (cm->state == ST_DOWN)
             wake_at = min_time(wake_at, cm->next_try);
         else if (cm->state != ST_UP)
             wake_at = min_time(wake_at, cm->phase_end);
+        else if (!cm->ping_flying)
+            wake_at = min_time(wake_at, cm->next_ping);
         int timeout = -1;
-        if (more && cm->state == ST_UP && slot_room(cm) > 0)
+        if (more && answering && slot_room(cm) > 0)
             timeout = 0;
         else if (wake_at >= 0)
             timeout = wake_at > now ? (int)(wake_at - now) : 0;

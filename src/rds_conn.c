@@ -2,6 +2,9 @@
  * connect + AUTH + SELECT with timeouts, capped backoff, and small reply accessors.
  * No thread of its own and no policy: readers and the command thread decide when to call. */
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,14 @@ int rds_wait_stop(rds_t *r, int ms)
     }
     pthread_mutex_unlock(&r->stop_lock);
     return atomic_load(&r->stopping);
+}
+
+void rds_thread_init(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
 int rds_backoff_next(int ms)
@@ -153,18 +164,28 @@ static redisContext *conn_made(const cfg_t *cfg, redisContext *c, char *err, siz
     return c;
 }
 
-redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen)
+int rds_timeout_ms(const rds_t *r)
+{
+    return r->cfg->redis_timeout_ms > 0 ? r->cfg->redis_timeout_ms : RDS_TIMEOUT_DEFAULT_MS;
+}
+
+int rds_ping_ms(const rds_t *r)
+{
+    return r->cfg->redis_ping_interval_ms > 0 ? r->cfg->redis_ping_interval_ms
+                                              : RDS_PING_DEFAULT_MS;
+}
+
+redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int read_timeout_ms, char *err, size_t errlen)
 {
     const cfg_t *cfg = r->cfg;
     rds_hello_t h;
 
-    redisContext *c = conn_made(
-        cfg,
-        redisConnectWithTimeout(conn_host(cfg), conn_port(cfg), rds_ms_tv(RDS_CONNECT_TIMEOUT_MS)),
-        err, errlen);
+    struct timeval tv = rds_ms_tv(rds_timeout_ms(r));
+    redisContext *c =
+        conn_made(cfg, redisConnectWithTimeout(conn_host(cfg), conn_port(cfg), tv), err, errlen);
     if (!c)
         return NULL;
-    redisSetTimeout(c, rds_ms_tv(timeout_ms));
+    redisSetTimeout(c, tv);
     pthread_mutex_lock(&cn->lock);
     if (atomic_load(&r->stopping)) {
         pthread_mutex_unlock(&cn->lock);
@@ -175,7 +196,7 @@ redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err,
     cn->ctx = c;
     pthread_mutex_unlock(&cn->lock);
 
-    rds_hello_build(cfg, 0, &h);
+    rds_hello_build(cfg, 1, &h);
     for (int i = 0; i < h.n; i++) {
         redisReply *rep = rds_run(c, h.argc[i], h.argv[i], NULL, err, errlen);
         if (!rep) {
@@ -184,13 +205,20 @@ redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err,
         }
         freeReplyObject(rep);
     }
+    redisSetTimeout(c, rds_ms_tv(read_timeout_ms));
     return c;
 }
 
 redisContext *rds_conn_start_nb(rds_t *r, char *err, size_t errlen)
 {
     const cfg_t *cfg = r->cfg;
-    return conn_made(cfg, redisConnectNonBlock(conn_host(cfg), conn_port(cfg)), err, errlen);
+    redisContext *c =
+        conn_made(cfg, redisConnectNonBlock(conn_host(cfg), conn_port(cfg)), err, errlen);
+    if (c) {
+        unsigned int ms = (unsigned int)(RDS_DEAD_FACTOR * rds_timeout_ms(r));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)); /* best effort */
+    }
+    return c;
 }
 
 /* ------------------------------------------------------------------------------------------ */

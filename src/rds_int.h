@@ -25,12 +25,14 @@
 #define RDS_LOGQ_BYTES (4u << 20) /* ... and queued bytes */
 #define RDS_LOG_BATCH 256         /* XADDs pipelined per round trip */
 #define RDS_XREAD_COUNT "1000"
-#define RDS_XREAD_MAX 1000     /* the same, as a number */
-#define RDS_XREAD_BLOCK "2000" /* ms; also bounds how stale a stop flag can get */
+#define RDS_XREAD_MAX 1000      /* the same, as a number */
+#define RDS_XREAD_BLOCK "2000"  /* ms; also bounds how stale a stop flag can get */
+#define RDS_XREAD_BLOCK_MS 2000 /* the same, as a number */
 #define RDS_BACKOFF_MIN_MS 100
 #define RDS_BACKOFF_MAX_MS 5000
-#define RDS_CONNECT_TIMEOUT_MS 2000
-#define RDS_READER_TIMEOUT_MS 7000 /* > XREAD BLOCK: a silent socket this long is dead */
+#define RDS_TIMEOUT_DEFAULT_MS 2000 /* redis_timeout_ms when the cfg has none */
+#define RDS_PING_DEFAULT_MS 1000    /* redis_ping_interval_ms likewise */
+#define RDS_DEAD_FACTOR 3 /* TCP_USER_TIMEOUT of the command connection, in redis_timeout_ms */
 #define RDS_STOP_FLUSH_TIMEOUT_MS 1000
 #define RDS_RANGE_MAX 10000         /* entries per rds_range call */
 #define RDS_THREAD_STACK (4u << 20) /* jansson recursion on 2048-deep JSON needs room */
@@ -55,10 +57,11 @@ typedef struct rds_reader {
     pthread_t thread;
     int thread_ok;
     rds_conn_t conn;
-    cur_id_t last;  /* under conn.lock: read by rds_get_health */
-    int have_start; /* reader thread only */
+    cur_id_t last;   /* under conn.lock: read by rds_get_health */
+    char error[128]; /* under conn.lock: why the stream is not read now ("" when it is) */
+    int have_start;  /* reader thread only */
     atomic_int connected, ever;
-    _Atomic uint64_t entries, published, skipped, malformed, reconnects;
+    _Atomic uint64_t entries, published, skipped, malformed, reconnects, errors;
 } rds_reader_t;
 
 typedef struct rds_logent {
@@ -116,8 +119,10 @@ struct rds {
 
     pthread_t cmd_thread;
     int cmd_ok;
-    int wake_fd;              /* eventfd: work queued, or stopping */
-    atomic_int cmd_connected; /* handshake done, connection up */
+    int wake_fd;                 /* eventfd: work queued, or stopping */
+    atomic_int cmd_connected;    /* handshake done, connection up */
+    atomic_int cmd_responsive;   /* ... and Redis answers (nothing owed longer than the timeout) */
+    _Atomic int64_t ping_rtt_ms; /* last PING round trip, -1 before the first */
 
     pthread_mutex_t qlock;
     rds_logent_t logq[RDS_LOGQ_MAX];
@@ -141,8 +146,15 @@ struct timeval rds_ms_tv(int ms);
 int rds_cond_init_mono(pthread_cond_t *c);
 /* Sleeps up to ms unless rds_stop() is called. Returns 1 if stopping. */
 int rds_wait_stop(rds_t *r, int ms);
+/* Called first by every Redis thread: blocks SIGPIPE in it, so a write to a connection the
+ * server (or rds_stop's shutdown) closed fails with EPIPE instead of killing the process;
+ * hiredis writes with write(2), not send(MSG_NOSIGNAL). */
+void rds_thread_init(void);
 /* The next backoff after ms (0: the first), doubling up to RDS_BACKOFF_MAX_MS. */
 int rds_backoff_next(int ms);
+/* redis_timeout_ms and redis_ping_interval_ms, or their defaults for a cfg without them. */
+int rds_timeout_ms(const rds_t *r);
+int rds_ping_ms(const rds_t *r);
 
 /* The commands that open every connection: AUTH (when configured), SELECT (db > 0), and,
  * with ping, PING. Returns how many were written to argc/argv (argv points into cfg and
@@ -155,13 +167,18 @@ typedef struct rds_hello {
 } rds_hello_t;
 void rds_hello_build(const cfg_t *cfg, int ping, rds_hello_t *h);
 
-/* Connects (blocking, with timeouts), publishes the context in cn (so rds_stop can interrupt
- * it), then AUTH and SELECT. NULL with err filled on failure. Thread: cn's owner. */
-redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int timeout_ms, char *err, size_t errlen);
+/* Connects (blocking; connect and handshake bounded by redis_timeout_ms), publishes the context
+ * in cn (so rds_stop can interrupt it), then AUTH, SELECT and PING, so the connection is known
+ * to be answered. Later reads time out after read_timeout_ms. NULL with err filled on failure.
+ * Thread: cn's owner. */
+redisContext *rds_conn_open(rds_t *r, rds_conn_t *cn, int read_timeout_ms, char *err,
+                            size_t errlen);
 void rds_conn_close(rds_conn_t *cn);
 /* Makes a blocked read on the connection return at once; the owner then sees the stop flag. */
 void rds_conn_interrupt(rds_conn_t *cn);
-/* Starts a non-blocking connect; the caller polls for POLLOUT and checks SO_ERROR. */
+/* Starts a non-blocking connect; the caller polls for POLLOUT and checks SO_ERROR. Data
+ * unacknowledged for RDS_DEAD_FACTOR * redis_timeout_ms breaks the connection (a peer gone
+ * from the network; a frozen Redis still acknowledges, so its connection stays). */
 redisContext *rds_conn_start_nb(rds_t *r, char *err, size_t errlen);
 /* Runs a command; NULL with err filled on I/O or error replies. */
 redisReply *rds_run(redisContext *c, int argc, const char **argv, const size_t *lens, char *err,

@@ -2,6 +2,7 @@
  * its stream with blocking XREAD, decoding entries and publishing them to the broker in one
  * batch per reply. Reconnects with capped backoff; resumes from the last id it read. */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +16,17 @@
 /* Reader threads                                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
+enum { READ_IO = -1, READ_REPLY = 1 }; /* why reading stopped: the connection, or Redis said no */
+
 /* Where a fresh reader starts: the stream's last-generated-id, 0-0 if the key is missing. */
 static int stream_start(redisContext *c, const char *key, cur_id_t *out, char *err, size_t errlen)
 {
     const char *argv[3] = {"XINFO", "STREAM", key};
     redisReply *rep = redisCommandArgv(c, 3, argv, NULL);
-    int rc = -1;
+    int rc = READ_REPLY;
     if (!rep) {
         snprintf(err, errlen, "%s", c->errstr);
-        return -1;
+        return READ_IO;
     }
     if (rds_is_no_such_key(rep)) {
         *out = (cur_id_t){0, 0};
@@ -108,9 +111,33 @@ static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
     b->n++;
 }
 
-/* Follows the stream until the connection fails or rds_stop(); err says why it returned. */
-static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_batch_t *b,
-                        char *err, size_t errlen)
+/* Records why the stream is not being read (for health), under the lock health reads it by. */
+static void reader_failed(rds_reader_t *rd, const char *err)
+{
+    atomic_store(&rd->connected, 0);
+    atomic_fetch_add(&rd->errors, 1);
+    pthread_mutex_lock(&rd->conn.lock);
+    snprintf(rd->error, sizeof(rd->error), "%.127s", err);
+    pthread_mutex_unlock(&rd->conn.lock);
+}
+
+/* Redis answered: the stream is being read; the backoff starts over. */
+static void reader_ok(rds_reader_t *rd, int *backoff)
+{
+    *backoff = 0;
+    if (atomic_load(&rd->connected))
+        return;
+    pthread_mutex_lock(&rd->conn.lock);
+    rd->error[0] = '\0';
+    pthread_mutex_unlock(&rd->conn.lock);
+    atomic_store(&rd->connected, 1);
+    atomic_store(&rd->ever, 1);
+}
+
+/* Follows the stream until the connection fails, Redis answers with an error, or rds_stop();
+ * err says why it returned. */
+static int reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_batch_t *b,
+                       int *backoff, char *err, size_t errlen)
 {
     rds_t *r = rd->r;
     char idbuf[CUR_ID_STR_MAX];
@@ -120,19 +147,22 @@ static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds
         cur_id_format(last, idbuf);
         const char *argv[8] = {"XREAD",         "COUNT",   RDS_XREAD_COUNT, "BLOCK",
                                RDS_XREAD_BLOCK, "STREAMS", rd->key,         idbuf};
+        /* A frozen Redis keeps the socket open: the read timeout (BLOCK + redis_timeout_ms)
+         * is what notices it. */
         redisReply *rep = redisCommandArgv(c, 8, argv, NULL);
         if (!rep) {
             snprintf(err, errlen, "%s", c->errstr);
-            return;
+            return READ_IO;
         }
+        if (rep->type == REDIS_REPLY_ERROR) { /* e.g. WRONGTYPE: the connection is fine */
+            snprintf(err, errlen, "XREAD: %.*s", (int)rep->len, rep->str);
+            freeReplyObject(rep);
+            return READ_REPLY;
+        }
+        reader_ok(rd, backoff);
         if (rep->type == REDIS_REPLY_NIL) { /* BLOCK timed out: nothing new */
             freeReplyObject(rep);
             continue;
-        }
-        if (rep->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "XREAD: %.*s", (int)rep->len, rep->str);
-            freeReplyObject(rep);
-            return;
         }
         const redisReply *entries = NULL;
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
@@ -142,7 +172,7 @@ static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds
         if (!entries) {
             snprintf(err, errlen, "XREAD: unexpected reply shape");
             freeReplyObject(rep);
-            return;
+            return READ_IO;
         }
         for (size_t i = 0; i < entries->elements; i++) {
             const redisReply *e = entries->element[i];
@@ -154,7 +184,7 @@ static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds
                 batch_send(rd, b);
                 reader_set_last(rd, last);
                 freeReplyObject(rep);
-                return;
+                return READ_IO;
             }
             if (b->n == RDS_XREAD_MAX)
                 batch_send(rd, b);
@@ -166,6 +196,7 @@ static void reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds
         freeReplyObject(rep);
     }
     snprintf(err, errlen, "stopping");
+    return READ_IO;
 }
 
 void *rds_reader_main(void *arg)
@@ -174,58 +205,72 @@ void *rds_reader_main(void *arg)
     rds_t *r = rd->r;
     char err[256];
     int backoff = 0, outage = 0;
+    redisContext *c = NULL;
     rds_fields_t *fb = malloc(sizeof(*fb));
     rds_batch_t *batch = calloc(1, sizeof(*batch));
 
+    rds_thread_init();
     if (!fb || !batch) {
         log_error("redis", "%s: out of memory, reader not started", rd->key);
         free(fb);
         free(batch);
         return NULL;
     }
+    /* The backoff doubles on every failure and starts over only once Redis has answered a
+     * read: a connection that then fails the same way (a key of the wrong type, a server that
+     * accepts but does not answer) cannot make the reader spin. */
     while (!atomic_load(&r->stopping)) {
-        redisContext *c = rds_conn_open(r, &rd->conn, RDS_READER_TIMEOUT_MS, err, sizeof(err));
-        if (c && !rd->have_start) {
+        if (!c) {
+            c = rds_conn_open(r, &rd->conn, RDS_XREAD_BLOCK_MS + rds_timeout_ms(r), err,
+                              sizeof(err));
+            if (!c) {
+                if (atomic_load(&r->stopping))
+                    break;
+                if (!outage)
+                    log_warn("redis", "%s: cannot connect: %s; retrying", rd->key, err);
+                outage = 1;
+                reader_failed(rd, err);
+                backoff = rds_backoff_next(backoff);
+                rds_wait_stop(r, backoff);
+                continue;
+            }
+            if (atomic_load(&rd->ever))
+                atomic_fetch_add(&rd->reconnects, 1);
+            if (outage)
+                log_info("redis", "%s: connected", rd->key);
+            outage = 0;
+            if (rd->have_start) /* the handshake's PING was answered */
+                reader_ok(rd, &backoff);
+        }
+        int rc = 0;
+        if (!rd->have_start) {
             cur_id_t start;
-            if (stream_start(c, rd->key, &start, err, sizeof(err)) == 0) {
+            rc = stream_start(c, rd->key, &start, err, sizeof(err));
+            if (rc == 0) {
                 rd->have_start = 1;
                 reader_set_last(rd, start);
                 bk_set_position(r->bk, rd->index, start);
-            } else {
-                rds_conn_close(&rd->conn);
-                c = NULL;
+                reader_ok(rd, &backoff);
             }
         }
-        if (!c) {
-            if (atomic_load(&r->stopping))
-                break;
-            if (!outage)
-                log_warn("redis", "%s: cannot connect: %s; retrying", rd->key, err);
-            outage = 1;
-            backoff = rds_backoff_next(backoff);
-            rds_wait_stop(r, backoff);
-            continue;
-        }
-        if (atomic_load(&rd->ever))
-            atomic_fetch_add(&rd->reconnects, 1);
-        if (outage)
-            log_info("redis", "%s: connected", rd->key);
-        outage = 0;
-        backoff = 0;
-        atomic_store(&rd->connected, 1);
-        atomic_store(&rd->ever, 1);
-
-        reader_loop(rd, c, fb, batch, err, sizeof(err));
-
-        atomic_store(&rd->connected, 0);
-        rds_conn_close(&rd->conn);
+        if (rc == 0)
+            rc = reader_loop(rd, c, fb, batch, &backoff, err, sizeof(err));
         if (atomic_load(&r->stopping))
             break;
-        log_warn("redis", "%s: connection lost: %s; reconnecting", rd->key, err);
-        outage = 1;
+        reader_failed(rd, err);
         backoff = rds_backoff_next(backoff);
+        if (rc == READ_IO) {
+            rds_conn_close(&rd->conn);
+            c = NULL;
+            log_warn("redis", "%s: connection lost: %s; reconnecting", rd->key, err);
+            outage = 1;
+        } else { /* Redis answered with an error: keep the connection, ask again later */
+            log_warn("redis", "%s: %s; retrying in %d ms", rd->key, err, backoff);
+        }
         rds_wait_stop(r, backoff);
     }
+    if (c)
+        rds_conn_close(&rd->conn);
     buf_free(&batch->rooms);
     free(batch);
     free(fb);

@@ -107,6 +107,7 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
     r->cfg = cfg;
     r->bk = broker;
     r->nstreams = cfg->nqueues + 1;
+    atomic_store(&r->ping_rtt_ms, -1);
     pthread_mutex_init(&r->stop_lock, NULL);
     pthread_mutex_init(&r->qlock, NULL);
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -217,7 +218,7 @@ int rds_ready(rds_t *r)
     for (int i = 0; i < r->nstreams; i++)
         if (!atomic_load(&r->readers[i].ever))
             return 0;
-    return 1;
+    return atomic_load(&r->cmd_responsive);
 }
 void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
 {
@@ -226,7 +227,9 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
         return;
     h->nstreams = r->nstreams;
     h->ready = rds_ready(r);
-    h->connected = atomic_load(&r->cmd_connected);
+    h->responsive = atomic_load(&r->cmd_responsive);
+    h->connected = atomic_load(&r->cmd_connected) && h->responsive;
+    h->ping_rtt_ms = atomic_load(&r->ping_rtt_ms);
     h->logs_published = atomic_load(&r->logs_published);
     h->logs_dropped = atomic_load(&r->logs_dropped);
 
@@ -243,7 +246,9 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
             h->connected = 0;
         pthread_mutex_lock(&rd->conn.lock);
         s->last_id = rd->last;
+        snprintf(s->error, sizeof(s->error), "%s", rd->error);
         pthread_mutex_unlock(&rd->conn.lock);
+        s->errors = atomic_load(&rd->errors);
         s->entries = atomic_load(&rd->entries);
         s->published = atomic_load(&rd->published);
         s->skipped = atomic_load(&rd->skipped);

@@ -34,6 +34,8 @@ static const char *const all_keys[] = {
     "events",
     "log_stream",
     "log_stream_maxlen",
+    "redis_timeout_ms",
+    "redis_ping_interval_ms",
     "heartbeat_ms",
     "sse_retry_ms",
     "queue_max_msgs",
@@ -170,6 +172,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.nevents, 0);
     ck_assert_str_eq(c.log_stream, "dualgate:logs");
     ck_assert_int_eq(c.log_stream_maxlen, 10000);
+    ck_assert_int_eq(c.redis_timeout_ms, 2000);
+    ck_assert_int_eq(c.redis_ping_interval_ms, 1000);
     ck_assert_int_eq(c.heartbeat_ms, 15000);
     ck_assert_int_eq(c.sse_retry_ms, 3000);
     ck_assert_int_eq(c.queue_max_msgs, 4096);
@@ -310,6 +314,9 @@ static const struct {
     {"log_stream", "x:logs", "x:logs"},
     {"log_stream_maxlen", "1", "1"},
     {"log_stream_maxlen", "1000000000", "1000000000"},
+    {"redis_timeout_ms", "10", "10"},
+    {"redis_timeout_ms", "3600000", "3600000"},
+    {"redis_ping_interval_ms", "250", "250"},
     {"heartbeat_ms", "3600000", "3600000"},
     {"sse_retry_ms", "10", "10"},
     {"queue_max_msgs", "1024", "1024"},
@@ -449,6 +456,9 @@ static const struct {
     {"log_stream", "", "must not be empty"},
     {"log_stream", "a\tb", "must be printable ASCII without spaces"},
     {"log_stream_maxlen", "0", "must be between 1 and 1000000000"},
+    {"redis_timeout_ms", "9", "must be between 10 and 3600000"},
+    {"redis_timeout_ms", "2s", "not an integer"},
+    {"redis_ping_interval_ms", "3600001", "must be between 10 and 3600000"},
     {"heartbeat_ms", "3600001", "must be between 10 and 3600000"},
     {"sse_retry_ms", "0", "must be between 10 and 3600000"},
     {"queue_max_msgs", "0", "must be between 1024 and 10000000"},
@@ -1050,6 +1060,8 @@ START_TEST(test_dump_defaults)
              "events = *\n"
              "log_stream = dualgate:logs\n"
              "log_stream_maxlen = 10000\n"
+             "redis_timeout_ms = 2000\n"
+             "redis_ping_interval_ms = 1000\n"
              "heartbeat_ms = 15000\n"
              "sse_retry_ms = 3000\n"
              "queue_max_msgs = 4096\n"

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -736,9 +737,11 @@ typedef struct cb_ev {
     int64_t at;
     pthread_t thread;
     char err[160];
-    char val[512];
+    char val[1024];
     size_t len;
     int has_val;
+    char owner[64];
+    int has_owner;
     rds_range_t range;
     int has_range;
 } cb_ev_t;
@@ -1151,6 +1154,474 @@ START_TEST(test_frozen_deadlines)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------- */
+/* Health that follows the backend                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+static int not_ready(void *r)
+{
+    return !rds_ready(r);
+}
+
+static int ready_and_connected(void *r)
+{
+    return rds_ready(r) && fully_connected(r);
+}
+
+static int readers_all_down(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        if (h.streams[i].connected)
+            return 0;
+    return 1;
+}
+
+static int readers_retried(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        if (h.streams[i].errors < 3)
+            return 0;
+    return 1;
+}
+
+/* Redis frozen with SIGSTOP: the sockets stay open and nothing answers. Health, readiness and
+ * requests must notice within redis_timeout_ms, readers through their read timeout, nobody may
+ * spin, and everything comes back once Redis runs again. Short timeouts keep the test quick;
+ * the defaults (2 s) behave the same, only slower. */
+START_TEST(test_frozen_health)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    cfg.redis_timeout_ms = 500;
+    cfg.redis_ping_interval_ms = 100;
+    bk_t *bk = bk_new();
+    rec_t all;
+    rec_init(&all);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(ready_and_connected, r, 5000));
+    rds_health_t h;
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.responsive, 1);
+    ck_assert_int_eq(h.connected, 1);
+    ck_assert_int_ge(h.ping_rtt_ms, 0);
+    ck_assert_int_lt(h.ping_rtt_ms, 500);
+    ck_assert_int_eq(h.streams[0].lag_ms, 0);
+
+    ck_assert_int_eq(kill(srv_pid, SIGSTOP), 0);
+    int64_t t0 = mono_ms();
+    ck_assert_msg(poll_until(not_ready, r, 3000), "still ready 3 s into the freeze");
+    int64_t noticed = mono_ms() - t0;
+    ck_assert_int_ge(noticed, 350); /* the timeout, less one ping interval and slack */
+    rds_get_health(r, &h, 0);
+    ck_assert_int_eq(h.responsive, 0);
+    ck_assert_int_eq(h.connected, 0);
+    ck_assert_int_eq(h.ready, 0);
+    /* Known not to answer: health and requests answer at once, not at their timeout. */
+    int64_t t1 = mono_ms();
+    rds_get_health(r, &h, 2000);
+    ck_assert_int_lt(mono_ms() - t1, 400);
+    ck_assert_int_eq(h.streams[0].lag_ms, -1);
+    cbrec_t rec;
+    cbrec_init(&rec);
+    t1 = mono_ms();
+    ck_assert_int_eq(rds_range_async(r, 0, (cur_id_t){0, 0}, id_max(), 10, 5000, range_cb, &rec),
+                     0);
+    ck_assert_int_eq(cbrec_wait(&rec, 1, 2000), 1);
+    ck_assert_int_eq(rec.ev[0].status, DG_EIO);
+    ck_assert_int_lt(rec.ev[0].at - t1, 400);
+    ck_assert_msg(strcmp(rec.ev[0].err, "redis is not answering") == 0 ||
+                      strcmp(rec.ev[0].err, "redis unavailable") == 0,
+                  "%s", rec.ev[0].err);
+
+    /* Readers notice through their read timeout (XREAD's 2 s block + the timeout) and retry
+     * with backoff: a handful of attempts each, not one per 100 ms. */
+    ck_assert_msg(poll_until(readers_all_down, r, 8000), "readers did not notice the freeze");
+    t1 = mono_ms();
+    /* Two failed reconnects each: 100 ms backoff + a 500 ms handshake timeout, then 200 ms +
+     * 500 ms, at the least. */
+    ck_assert_msg(poll_until(readers_retried, r, 10000), "readers did not retry");
+    ck_assert_int_ge(mono_ms() - t1, 1000);
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nstreams; i++) {
+        ck_assert_int_eq(h.streams[i].connected, 0);
+        ck_assert_uint_le(h.streams[i].errors, 5);
+        ck_assert_str_ne(h.streams[i].error, "");
+    }
+
+    ck_assert_int_eq(kill(srv_pid, SIGCONT), 0);
+    t1 = mono_ms();
+    ck_assert_msg(poll_until(ready_and_connected, r, 15000), "no recovery 15 s after SIGCONT");
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.responsive, 1);
+    ck_assert_int_ge(h.ping_rtt_ms, 0);
+    for (int i = 0; i < h.nstreams; i++)
+        ck_assert_str_eq(h.streams[i].error, "");
+    cur_id_t id = XADD(c, "bull:http:events", "event", "completed", "jobId", "f1", "returnvalue",
+                       "1");
+    ck_assert_int_eq(rec_wait(&all, 1, 5000), 1);
+    ck_assert(cur_id_cmp(all.msgs[0]->id, id) == 0);
+    ck_assert_int_eq(kv_sync(r, 0, "k", "v", 1, 0), 0);
+
+    rds_stop(r);
+    rds_free(r);
+    cbrec_free(&rec);
+    rec_free(bk, &all);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+static atomic_int warn_lines;
+
+static void count_hook(void *ud, int level, const char *ns, const char *json, size_t len)
+{
+    (void)ud;
+    (void)len;
+    if (level == CFG_LOG_WARN && strcmp(ns, "redis") == 0 && strstr(json, "bull:sparql:events"))
+        atomic_fetch_add(&warn_lines, 1);
+}
+
+static int sparql_errors_5(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.streams[1].errors >= 5;
+}
+
+static int sparql_connected(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    return h.streams[1].connected;
+}
+
+/* A stream key of the wrong type: the reader must back off (100, 200, 400 ... ms) instead of
+ * reconnecting every 100 ms, keep its connection, and its repeated warning is rate-limited. */
+START_TEST(test_wrong_type_backoff)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    CMD(c, "SET", "bull:sparql:events", "not a stream");
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rec_t sq;
+    rec_init(&sq);
+    ck_assert_int_eq(bk_join(bk, &sq.sub, "queue:sparql", NULL, NULL), 0);
+    atomic_store(&warn_lines, 0);
+    log_init(CFG_LOG_OFF, CFG_LOG_WARN);
+    log_set_publisher(count_hook, NULL);
+    log_set_rate_limit(60000, 2);
+    rds_t *r = rds_new(&cfg, bk);
+    int64_t t0 = mono_ms();
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert_msg(poll_until(sparql_errors_5, r, 10000), "fewer than 5 attempts in 10 s");
+    /* The 5th failure comes after 4 backoffs: 100 + 200 + 400 + 800 ms. */
+    ck_assert_int_ge(mono_ms() - t0, 1500);
+    rds_health_t h;
+    rds_get_health(r, &h, 1000);
+    ck_assert_int_eq(h.streams[1].connected, 0);
+    ck_assert_uint_eq(h.streams[1].reconnects, 0); /* Redis answered: no reconnect churn */
+    ck_assert_ptr_nonnull(strstr(h.streams[1].error, "WRONGTYPE"));
+    ck_assert_int_eq(h.streams[0].connected, 1);
+    ck_assert_int_eq(h.connected, 0);
+    ck_assert_int_eq(h.ready, 0);
+    ck_assert_int_le(atomic_load(&warn_lines), 2); /* the rate limit: burst 2 */
+
+    /* Fixed: the reader picks the stream up (within its backoff) and follows it. */
+    CMD(c, "DEL", "bull:sparql:events");
+    ck_assert(poll_until(sparql_connected, r, 10000));
+    cur_id_t id = XADD(c, "bull:sparql:events", "event", "active", "jobId", "9", "prev", "waiting");
+    ck_assert_int_eq(rec_wait(&sq, 1, 10000), 1);
+    ck_assert(cur_id_cmp(sq.msgs[0]->id, id) == 0);
+    rds_get_health(r, &h, 1000);
+    ck_assert_str_eq(h.streams[1].error, "");
+    ck_assert_int_eq(h.ready, 1);
+    log_set_publisher(NULL, NULL);
+    log_init(CFG_LOG_ERROR, CFG_LOG_OFF);
+    rds_stop(r);
+    rds_free(r);
+    rec_free(bk, &sq);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
+/* Job state from BullMQ's keys                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+static void job_cb(void *ud, int status, const char *json, size_t len, const char *owner,
+                   const char *err)
+{
+    cbrec_t *c = ud;
+    cb_ev_t *e = cbrec_add(c, status, err);
+    ck_assert((status == 0) == (json != NULL));
+    if (e && json) {
+        ck_assert_uint_lt(len, sizeof(e->val));
+        memcpy(e->val, json, len);
+        e->val[len] = '\0';
+        e->len = len;
+        e->has_val = 1;
+    }
+    if (e && owner) {
+        snprintf(e->owner, sizeof(e->owner), "%s", owner);
+        e->has_owner = 1;
+    }
+    cbrec_done(c);
+}
+
+/* One job-state request, waited for. */
+static cb_ev_t job_state(rds_t *r, int queue, const char *id, const char *owner_field)
+{
+    cbrec_t c;
+    cbrec_init(&c);
+    ck_assert_int_eq(rds_job_state_async(r, queue, id, owner_field, 2000, job_cb, &c), 0);
+    ck_assert_int_eq(cbrec_wait(&c, 1, 5000), 1);
+    cb_ev_t e = c.ev[0];
+    cbrec_free(&c);
+    return e;
+}
+
+static void assert_state(rds_t *r, int queue, const char *id, const char *owner_field,
+                         const char *json, const char *owner)
+{
+    cb_ev_t e = job_state(r, queue, id, owner_field);
+    ck_assert_msg(e.status == 0, "%s: status %d (%s)", id, e.status, e.err);
+    ck_assert_str_eq(e.val, json);
+    ck_assert_uint_eq(e.len, strlen(json));
+    if (owner) {
+        ck_assert_msg(e.has_owner, "%s: no owner, want %s", id, owner);
+        ck_assert_str_eq(e.owner, owner);
+    } else {
+        ck_assert_msg(!e.has_owner, "%s: owner %s, want none", id, e.owner);
+    }
+}
+
+/* The fixtures copy what real BullMQ 5.81.5 wrote (Queue + Worker + FlowProducer on Redis 7:
+ * a completed job returning an object, a failed job with 2 attempts, a completed job with
+ * numeric progress returning a string, an active job with object progress, waiting, delayed,
+ * prioritized, a paused queue's job, a parent waiting for its child), dumped with
+ * redis-cli HGETALL / LRANGE / ZRANGE WITHSCORES; queue probe renamed http, stack trace cut. */
+static void bullmq_fixtures(redisContext *c)
+{
+    CMD(c, "HSET", "bull:http:c1", "name", "done", "data", "{\"owner\":\"alice\",\"n\":1}", "opts",
+        "{\"jobId\":\"c1\",\"attempts\":0}", "timestamp", "1796165579273", "delay", "0", "priority",
+        "0", "processedOn", "1796165579286", "ats", "1", "atm", "1", "returnvalue",
+        "{\"ok\":true,\"n\":1.5,\"s\":\"h\xc3\xa9\"}", "finishedOn", "1796165579292");
+    CMD(c, "HSET", "bull:http:f1", "processedOn", "1796165579292", "failedReason",
+        "simulated failure \"quoted\"\nline2", "stacktrace",
+        "[\"Error: simulated failure \\\"quoted\\\"\\nline2\\n    at Worker.processFn\"]", "data",
+        "{\"owner\":42}", "timestamp", "1796165579277", "opts", "{\"jobId\":\"f1\",\"attempts\":2}",
+        "delay", "0", "priority", "0", "atm", "2", "finishedOn", "1796165579296", "name", "fail",
+        "ats", "2");
+    CMD(c, "HSET", "bull:http:np1", "name", "numprog", "data", "{\"owner\":1.5}", "opts",
+        "{\"jobId\":\"np1\",\"attempts\":0}", "timestamp", "1796165579279", "delay", "0",
+        "priority", "0", "processedOn", "1796165579289", "ats", "1", "progress", "42", "atm", "1",
+        "returnvalue", "\"str\"", "finishedOn", "1796165579295");
+    CMD(c, "ZADD", "bull:http:completed", "1796165579292", "c1", "1796165579295", "np1");
+    CMD(c, "ZADD", "bull:http:failed", "1796165579296", "f1");
+    CMD(c, "HSET", "bull:http:a1", "name", "active", "data", "{\"owner\":\"bob\"}", "opts",
+        "{\"jobId\":\"a1\",\"attempts\":0}", "timestamp", "1796165579280", "delay", "0", "priority",
+        "0", "processedOn", "1796165579289", "ats", "1", "progress",
+        "{\"step\":2,\"of\":3,\"pct\":66.5}");
+    CMD(c, "RPUSH", "bull:http:active", "a1");
+    CMD(c, "HSET", "bull:http:w1", "name", "wait", "data", "{\"owner\":\"carol\"}", "opts",
+        "{\"jobId\":\"w1\",\"attempts\":0}", "timestamp", "1796165580788", "delay", "0", "priority",
+        "0");
+    CMD(c, "HSET", "bull:http:child1", "parent", "{\"id\":\"parent1\",\"queueKey\":\"bull:http\"}",
+        "timestamp", "1796165580799", "priority", "0", "opts",
+        "{\"jobId\":\"child1\",\"parent\":{\"id\":\"parent1\",\"queue\":\"bull:http\"},"
+        "\"attempts\":0}",
+        "delay", "0", "parentKey", "bull:http:parent1", "name", "child", "data", "{}");
+    CMD(c, "RPUSH", "bull:http:wait", "child1", "w1");
+    CMD(c, "HSET", "bull:http:d1", "name", "later", "data", "{\"owner\":\"dave\"}", "opts",
+        "{\"jobId\":\"d1\",\"delay\":600000,\"attempts\":0}", "timestamp", "1796165580790", "delay",
+        "600000", "priority", "0");
+    CMD(c, "ZADD", "bull:http:delayed", "7357096676515840", "d1");
+    CMD(c, "HSET", "bull:http:p1", "name", "prio", "data", "{\"owner\":\"erin\"}", "opts",
+        "{\"jobId\":\"p1\",\"priority\":5,\"attempts\":0}", "timestamp", "1796165580793", "delay",
+        "0", "priority", "5");
+    CMD(c, "ZADD", "bull:http:prioritized", "21474836481", "p1");
+    CMD(c, "HSET", "bull:http:parent1", "name", "parent", "data", "{\"owner\":\"pat\"}", "opts",
+        "{\"jobId\":\"parent1\",\"attempts\":0}", "timestamp", "1796165580799", "delay", "0",
+        "priority", "0");
+    CMD(c, "ZADD", "bull:http:waiting-children", "1796165580799", "parent1");
+    /* A paused queue keeps its waiting jobs in `paused` (BullMQ 5.81.5, Queue.pause()). */
+    CMD(c, "HSET", "bull:sparql:p2", "name", "during", "data", "{\"owner\":\"y\"}", "opts",
+        "{\"jobId\":\"p2\",\"attempts\":0}", "timestamp", "1796165590001", "delay", "0", "priority",
+        "0");
+    CMD(c, "RPUSH", "bull:sparql:paused", "p2");
+}
+
+static const char C1_JSON[] =
+    "{\"queue\":\"http\",\"jobId\":\"c1\",\"state\":\"completed\",\"name\":\"done\","
+    "\"progress\":0,\"returnvalue\":{\"ok\":true,\"n\":1.5,\"s\":\"h\xc3\xa9\"},"
+    "\"timestamp\":1796165579273,\"processedOn\":1796165579286,\"finishedOn\":1796165579292,"
+    "\"attemptsMade\":1,\"delay\":0,\"priority\":0}";
+
+/* Expected `state` payloads for the BullMQ fixtures: queue, id, owner field, json, owner. */
+static const struct {
+    int queue;
+    const char *id, *owner_field, *json, *owner;
+} job_want[] = {
+    {0, "c1", "owner", C1_JSON, "alice"},
+    {0, "f1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"f1\",\"state\":\"failed\",\"name\":\"fail\","
+     "\"progress\":0,\"failedReason\":\"simulated failure \\\"quoted\\\"\\nline2\","
+     "\"timestamp\":1796165579277,\"processedOn\":1796165579292,\"finishedOn\":"
+     "1796165579296,\"attemptsMade\":2,\"delay\":0,\"priority\":0}",
+     "42"},
+    {0, "np1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"np1\",\"state\":\"completed\",\"name\":"
+     "\"numprog\",\"progress\":42,\"returnvalue\":\"str\",\"timestamp\":1796165579279,"
+     "\"processedOn\":1796165579289,\"finishedOn\":1796165579295,\"attemptsMade\":1,"
+     "\"delay\":0,\"priority\":0}",
+     "1.5"},
+    {0, "a1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"a1\",\"state\":\"active\",\"name\":\"active\","
+     "\"progress\":{\"step\":2,\"of\":3,\"pct\":66.5},\"timestamp\":1796165579280,"
+     "\"processedOn\":1796165579289,\"attemptsMade\":0,\"delay\":0,\"priority\":0}",
+     "bob"},
+    {0, "w1", NULL,
+     "{\"queue\":\"http\",\"jobId\":\"w1\",\"state\":\"waiting\",\"name\":\"wait\","
+     "\"progress\":0,\"timestamp\":1796165580788,\"attemptsMade\":0,\"delay\":0,"
+     "\"priority\":0}",
+     NULL},
+    {0, "child1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"child1\",\"state\":\"waiting\",\"name\":"
+     "\"child\",\"progress\":0,\"timestamp\":1796165580799,\"attemptsMade\":0,"
+     "\"delay\":0,\"priority\":0}",
+     NULL},
+    {0, "d1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"d1\",\"state\":\"delayed\",\"name\":\"later\","
+     "\"progress\":0,\"timestamp\":1796165580790,\"attemptsMade\":0,\"delay\":600000,"
+     "\"priority\":0}",
+     "dave"},
+    {0, "p1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"p1\",\"state\":\"prioritized\",\"name\":"
+     "\"prio\",\"progress\":0,\"timestamp\":1796165580793,\"attemptsMade\":0,"
+     "\"delay\":0,\"priority\":5}",
+     "erin"},
+    {0, "parent1", "owner",
+     "{\"queue\":\"http\",\"jobId\":\"parent1\",\"state\":\"waiting-children\","
+     "\"name\":\"parent\",\"progress\":0,\"timestamp\":1796165580799,"
+     "\"attemptsMade\":0,\"delay\":0,\"priority\":0}",
+     "pat"},
+    {1, "p2", "owner",
+     "{\"queue\":\"sparql\",\"jobId\":\"p2\",\"state\":\"waiting\",\"name\":"
+     "\"during\",\"progress\":0,\"timestamp\":1796165590001,\"attemptsMade\":0,"
+     "\"delay\":0,\"priority\":0}",
+     "y"},
+};
+
+START_TEST(test_job_state)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    bullmq_fixtures(c);
+    cfg_for_test(srv_port);
+    bk_t *bk = bk_new();
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_int_eq(rds_start(r), 0);
+
+    for (size_t i = 0; i < DG_ARRAY_LEN(job_want); i++)
+        assert_state(r, job_want[i].queue, job_want[i].id, job_want[i].owner_field,
+                     job_want[i].json, job_want[i].owner);
+    /* Removed (or never added): no hash. Ids repeat across queues: c1 is http's only. */
+    assert_state(r, 0, "gone", "owner",
+                 "{\"queue\":\"http\",\"jobId\":\"gone\",\"state\":\"unknown\"}", NULL);
+    assert_state(r, 1, "c1", "owner",
+                 "{\"queue\":\"sparql\",\"jobId\":\"c1\",\"state\":\"unknown\"}", NULL);
+    CMD(c, "ZADD", "bull:http:completed", "1", "removed-hash"); /* removeOnComplete race */
+    assert_state(r, 0, "removed-hash", NULL,
+                 "{\"queue\":\"http\",\"jobId\":\"removed-hash\",\"state\":\"unknown\"}", NULL);
+
+    /* Owner: other fields, numbers, missing, wrong types, data that is not an object. */
+    assert_state(r, 0, "c1", "n", C1_JSON, "1");
+    ck_assert_int_eq(job_state(r, 0, "c1", "missing").has_owner, 0);
+    ck_assert_int_eq(job_state(r, 0, "c1", NULL).has_owner, 0);
+    CMD(c, "HSET", "bull:http:o1", "data",
+        "{\"o\":{\"id\":1},\"b\":true,\"u\":\"user-\xc3\xa9\",\"big\":12345678901,\"neg\":-7,"
+        "\"nul\":null}");
+    ck_assert_int_eq(job_state(r, 0, "o1", "o").has_owner, 0);
+    ck_assert_int_eq(job_state(r, 0, "o1", "b").has_owner, 0);
+    ck_assert_int_eq(job_state(r, 0, "o1", "nul").has_owner, 0);
+    ck_assert_str_eq(job_state(r, 0, "o1", "u").owner, "user-\xc3\xa9");
+    ck_assert_str_eq(job_state(r, 0, "o1", "big").owner, "12345678901");
+    ck_assert_str_eq(job_state(r, 0, "o1", "neg").owner, "-7");
+    CMD(c, "HSET", "bull:http:o2", "data", "[\"owner\"]");
+    ck_assert_int_eq(job_state(r, 0, "o2", "owner").has_owner, 0);
+    CMD(c, "HSET", "bull:http:o3", "data", "not json");
+    ck_assert_int_eq(job_state(r, 0, "o3", "owner").has_owner, 0);
+
+    /* Odd hashes: pretty-printed JSON is compacted (its digits kept), text that is not JSON
+     * is a string, control characters escaped, legacy attemptsMade, junk numbers left out.
+     * Not in any state key: unknown, with what the hash says. */
+    CMD(c, "HSET", "bull:http:x1", "returnvalue", "{ \"a\" : [1, 2.50],\n \"s\": \"x y\" }",
+        "failedReason", "bad\x01thing", "progress", "not json", "attemptsMade", "3", "timestamp",
+        "12abc");
+    CMD(c, "ZADD", "bull:http:completed", "2", "x1");
+    assert_state(r, 0, "x1", NULL,
+                 "{\"queue\":\"http\",\"jobId\":\"x1\",\"state\":\"completed\",\"progress\":"
+                 "\"not json\",\"returnvalue\":{\"a\":[1,2.50],\"s\":\"x y\"},\"attemptsMade\":3}",
+                 NULL);
+    CMD(c, "ZREM", "bull:http:completed", "x1");
+    assert_state(r, 0, "x1", NULL,
+                 "{\"queue\":\"http\",\"jobId\":\"x1\",\"state\":\"unknown\",\"progress\":"
+                 "\"not json\",\"failedReason\":\"bad\\u0001thing\",\"attemptsMade\":3}",
+                 NULL);
+
+    /* A state key of another type: an error, not a guess. */
+    CMD(c, "SET", "bull:sparql:active", "x");
+    CMD(c, "HSET", "bull:sparql:wt", "name", "n");
+    cb_ev_t e = job_state(r, 1, "wt", NULL);
+    ck_assert_int_eq(e.status, DG_EIO);
+    ck_assert_ptr_nonnull(strstr(e.err, "WRONGTYPE"));
+    ck_assert_int_eq(e.has_val, 0);
+
+    /* Arguments. */
+    cbrec_t rec;
+    cbrec_init(&rec);
+    char longid[DEC_JOBID_MAX + 1], longfield[300];
+    memset(longid, 'i', sizeof(longid) - 1);
+    longid[DEC_JOBID_MAX] = '\0';
+    memset(longfield, 'f', sizeof(longfield) - 1);
+    longfield[sizeof(longfield) - 1] = '\0';
+    ck_assert_int_eq(rds_job_state_async(r, 2, "1", NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, -1, "1", NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "", NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, NULL, NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, longid, NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "\xff", NULL, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "1", "", 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "1", longfield, 1000, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "1", NULL, 0, job_cb, &rec), DG_EINVAL);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "1", NULL, 1000, NULL, &rec), DG_EINVAL);
+    longid[DEC_JOBID_MAX - 1] = '\0'; /* 255 bytes: the longest id */
+    char want[DEC_JOBID_MAX + 64];
+    snprintf(want, sizeof(want), "{\"queue\":\"http\",\"jobId\":\"%s\",\"state\":\"unknown\"}",
+             longid);
+    ck_assert_str_eq(job_state(r, 0, longid, NULL).val, want);
+    ck_assert_int_eq(rec.n, 0);
+    cbrec_free(&rec);
+    rds_stop(r);
+    ck_assert_int_eq(rds_job_state_async(r, 0, "1", NULL, 1000, job_cb, &rec), DG_ECLOSED);
+    rds_free(r);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
 /* Deeply nested results are decoded on the reader and command threads (not on a small
  * CivetWeb worker stack): jansson's deepest accepted nesting must fit, deeper falls back to
  * text. */
@@ -1335,12 +1806,15 @@ Suite *redis_suite(void)
     tcase_add_test(tc, test_range_async);
     tcase_add_test(tc, test_kv);
     tcase_add_test(tc, test_kv_pipelined);
+    tcase_add_test(tc, test_wrong_type_backoff);
+    tcase_add_test(tc, test_job_state);
     suite_add_tcase(s, tc);
     /* Tests that SIGSTOP their redis-server get one of their own. */
     tc = tcase_create("frozen");
     tcase_add_unchecked_fixture(tc, tc_setup, tc_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_frozen_deadlines);
+    tcase_add_test(tc, test_frozen_health);
     suite_add_tcase(s, tc);
     tc = tcase_create("offline");
     tcase_set_timeout(tc, 30);
