@@ -346,6 +346,17 @@ static int js_stringify(json_t *v, char **out, size_t *out_len)
     return 0;
 }
 
+json_t *dec_json_parse(const char *s, size_t len)
+{
+    return parse_js(s, len);
+}
+
+int dec_json_stringify(const json_t *v, char **out, size_t *out_len)
+{
+    /* The writer only reads v; jansson's iteration API is not const-qualified. */
+    return js_stringify((json_t *)v, out, out_len);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Number(string)                                                                             */
 /* ------------------------------------------------------------------------------------------ */
@@ -438,7 +449,7 @@ static long find_field(const dec_fields_t *f, const char *name)
     return -1;
 }
 
-static int check_fields(const dec_fields_t *f, char *errstr, size_t errlen)
+int dec_fields_check(const dec_fields_t *f, char *errstr, size_t errlen)
 {
     if (!f || f->n == 0 || !f->name || !f->name_len || !f->value || !f->value_len) {
         dg_errf(errstr, errlen, "entry has no fields");
@@ -492,7 +503,7 @@ int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, ch
         return DG_EINVAL;
     }
     memset(out, 0, sizeof(*out));
-    if ((rc = check_fields(f, errstr, errlen)) != 0)
+    if ((rc = dec_fields_check(f, errstr, errlen)) != 0)
         return rc;
 
     long ev = find_field(f, "event");
@@ -637,7 +648,7 @@ int dec_log_entry(const dec_fields_t *f, dec_event_t *out, char *errstr, size_t 
         return DG_EINVAL;
     }
     memset(out, 0, sizeof(*out));
-    if ((rc = check_fields(f, errstr, errlen)) != 0)
+    if ((rc = dec_fields_check(f, errstr, errlen)) != 0)
         return rc;
 
     long js = find_field(f, "json");
