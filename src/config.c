@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include "dg.h"
+#include "jpath.h"
 
 #ifndef DG_DEFAULT_WWW
 #define DG_DEFAULT_WWW "www"
@@ -48,6 +49,9 @@ enum cfg_kind {
     K_QUEUES, /* queues + nqueues */
     K_EVENTS, /* events + nevents */
     K_PATH,   /* URL path starting and ending with '/' */
+    K_AUTH,   /* int field, enum cfg_auth */
+    K_SECRET, /* like K_STR (may be empty), masked in dumps */
+    K_CLAIM,  /* claim path (jpath.h) */
 };
 
 typedef struct cfg_key {
@@ -88,6 +92,15 @@ static const cfg_key_t cfg_keys[] = {
     {"conformance", K_BOOL, F(conformance), 0, 1},
     {"log_level", K_LEVEL, F(log_level), 0, 0},
     {"log_publish_level", K_LEVEL, F(log_publish_level), 0, 0},
+    {"auth", K_AUTH, F(auth), 0, 0},
+    {"jwt_secret", K_SECRET, F(jwt_secret), 0, 0},
+    {"jwt_public_key_file", K_STR, F(jwt_public_key_file), 0, 0},
+    {"jwt_issuer", K_STR, F(jwt_issuer), 0, 0},
+    {"jwt_audience", K_STR, F(jwt_audience), 0, 0},
+    {"jwt_clock_skew_s", K_INT, F(jwt_clock_skew_s), 0, 3600},
+    {"jwt_require_exp", K_BOOL, F(jwt_require_exp), 0, 1},
+    {"jwt_user_claim", K_CLAIM, F(jwt_user_claim), 0, 0},
+    {"token_expiry_warning_s", K_INT, F(token_expiry_warning_s), 0, 86400},
 };
 
 #define CFG_NKEYS DG_ARRAY_LEN(cfg_keys)
@@ -103,6 +116,9 @@ static const struct {
 };
 
 static const char *const cfg_level_names[] = {"debug", "info", "warn", "error", "off"};
+static const char *const cfg_auth_names[] = {"off", "optional", "required"};
+
+#define CFG_SECRET_MIN 32 /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
 
 /* ---------------------------------------------------------------------------------------------
  * Small helpers */
@@ -559,6 +575,26 @@ static int set_path(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size
     return DG_OK;
 }
 
+/* Free text with no control characters, fitting the field (K_STR's checks). */
+static int check_text(const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (n < (size_t)k->min) {
+        fmt(why, wlen, "must not be empty");
+        return DG_EINVAL;
+    }
+    if (n >= k->size) {
+        fmt(why, wlen, "longer than %zu bytes", k->size - 1);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (iscntrl((unsigned char)v[i])) {
+            fmt(why, wlen, "must not contain control characters");
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * One key */
 
@@ -580,20 +616,9 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         return DG_OK;
     }
     case K_STR:
-        if (n < (size_t)k->min) {
-            fmt(why, wlen, "must not be empty");
+    case K_SECRET: /* the same checks; only the dump differs */
+        if (check_text(k, v, n, why, wlen) != DG_OK)
             return DG_EINVAL;
-        }
-        if (n >= k->size) {
-            fmt(why, wlen, "longer than %zu bytes", k->size - 1);
-            return DG_EINVAL;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (iscntrl((unsigned char)v[i])) {
-                fmt(why, wlen, "must not contain control characters");
-                return DG_EINVAL;
-            }
-        }
         store(field_str(c, k), k->size, v, n);
         return DG_OK;
     case K_TOKEN:
@@ -656,6 +681,24 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         return set_events(c, v, why, wlen);
     case K_PATH:
         return set_path(c, k, v, why, wlen);
+    case K_AUTH:
+        iv = cfg_parse_auth(v);
+        if (iv < 0) {
+            fmt(why, wlen, "must be off, optional or required");
+            return DG_EINVAL;
+        }
+        *field_int(c, k) = iv;
+        return DG_OK;
+    case K_CLAIM:
+        if (!jpath_valid(v, n) || n >= k->size) {
+            fmt(why, wlen,
+                "must be a claim name or dotted path of 1 to %d printable ASCII "
+                "characters without spaces",
+                JPATH_MAX - 1);
+            return DG_EINVAL;
+        }
+        store(field_str(c, k), k->size, v, n);
+        return DG_OK;
     }
     fmt(why, wlen, "internal: unhandled key kind");
     return DG_EINVAL;
@@ -697,6 +740,11 @@ void cfg_defaults(cfg_t *c)
     c->conformance = 0;
     c->log_level = CFG_LOG_INFO;
     c->log_publish_level = CFG_LOG_INFO;
+    c->auth = CFG_AUTH_OFF;
+    c->jwt_clock_skew_s = 30;
+    c->jwt_require_exp = 1;
+    store(c->jwt_user_claim, sizeof(c->jwt_user_claim), "sub", 3);
+    c->token_expiry_warning_s = 60;
 }
 
 /* "env NAME" already names the key, so env errors read "env PORT: reason" rather than
@@ -926,6 +974,38 @@ int cfg_load_env(cfg_t *c, char *errstr, size_t errlen)
 /* ---------------------------------------------------------------------------------------------
  * Validation and queries */
 
+/* [auth] across keys: a key to verify with once tokens are looked at. */
+static int validate_auth(const cfg_t *c, char *errstr, size_t errlen)
+{
+    if (c->auth < CFG_AUTH_OFF || c->auth > CFG_AUTH_REQUIRED) {
+        fmt(errstr, errlen, "auth: unknown mode %d", c->auth);
+        return DG_EINVAL;
+    }
+    size_t slen = strnlen(c->jwt_secret, sizeof(c->jwt_secret));
+    int has_key = c->jwt_public_key_file[0] != '\0';
+    if (c->auth != CFG_AUTH_OFF) {
+        if (slen == 0 && !has_key) {
+            fmt(errstr, errlen,
+                "auth: %s needs jwt_secret (HS256) or jwt_public_key_file "
+                "(RS256/ES256)",
+                cfg_auth_name(c->auth));
+            return DG_EINVAL;
+        }
+        if (slen > 0 && has_key) {
+            fmt(errstr, errlen, "jwt_secret: set jwt_secret or jwt_public_key_file, not both");
+            return DG_EINVAL;
+        }
+        if (slen > 0 && slen < CFG_SECRET_MIN) {
+            fmt(errstr, errlen,
+                "jwt_secret: must be at least %d bytes (RFC 7518: an HS256 key "
+                "is at least 256 bits), got %zu",
+                CFG_SECRET_MIN, slen);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
 {
     /* Fields may have been set directly by code, so ranges are re-checked here too. */
@@ -1000,7 +1080,7 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
         fmt(errstr, errlen, "socketio_path: must start and end with '/'");
         return DG_EINVAL;
     }
-    return DG_OK;
+    return validate_auth(c, errstr, errlen);
 }
 
 int cfg_queue_index(const cfg_t *c, const char *name)
@@ -1032,19 +1112,38 @@ int cfg_origin_allowed(const cfg_t *c, const char *origin)
     return 0;
 }
 
-int cfg_parse_level(const char *s)
+/* Enum values named by a table: index of s (case-insensitive), or -1; and back. */
+static int enum_parse(const char *const *names, size_t n, const char *s)
 {
-    for (size_t i = 0; i < DG_ARRAY_LEN(cfg_level_names); i++)
-        if (strcasecmp(s, cfg_level_names[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
             return (int)i;
     return -1;
 }
 
+static const char *enum_name(const char *const *names, size_t n, int v)
+{
+    return v < 0 || (size_t)v >= n ? "unknown" : names[v];
+}
+
+int cfg_parse_auth(const char *s)
+{
+    return enum_parse(cfg_auth_names, DG_ARRAY_LEN(cfg_auth_names), s);
+}
+
+const char *cfg_auth_name(int mode)
+{
+    return enum_name(cfg_auth_names, DG_ARRAY_LEN(cfg_auth_names), mode);
+}
+
+int cfg_parse_level(const char *s)
+{
+    return enum_parse(cfg_level_names, DG_ARRAY_LEN(cfg_level_names), s);
+}
+
 const char *cfg_level_name(int level)
 {
-    if (level < 0 || (size_t)level >= DG_ARRAY_LEN(cfg_level_names))
-        return "unknown";
-    return cfg_level_names[level];
+    return enum_name(cfg_level_names, DG_ARRAY_LEN(cfg_level_names), level);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1107,7 +1206,14 @@ int cfg_dump(const cfg_t *c, char *buf, size_t len)
         case K_STR:
         case K_TOKEN:
         case K_PATH:
+        case K_CLAIM:
             out_str(&o, field_ro(c, k));
+            break;
+        case K_SECRET:
+            out_str(&o, *(const char *)field_ro(c, k) ? "***" : "");
+            break;
+        case K_AUTH:
+            out_put(&o, "%s", cfg_auth_name(*(const int *)field_ro(c, k)));
             break;
         case K_INT:
             out_put(&o, "%d", *(const int *)field_ro(c, k));

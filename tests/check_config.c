@@ -43,6 +43,15 @@ static const char *const all_keys[] = {
     "conformance",
     "log_level",
     "log_publish_level",
+    "auth",
+    "jwt_secret",
+    "jwt_public_key_file",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_clock_skew_s",
+    "jwt_require_exp",
+    "jwt_user_claim",
+    "token_expiry_warning_s",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -172,6 +181,15 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.conformance, 0);
     ck_assert_int_eq(c.log_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.log_publish_level, CFG_LOG_INFO);
+    ck_assert_int_eq(c.auth, CFG_AUTH_OFF);
+    ck_assert_str_eq(c.jwt_secret, "");
+    ck_assert_str_eq(c.jwt_public_key_file, "");
+    ck_assert_str_eq(c.jwt_issuer, "");
+    ck_assert_str_eq(c.jwt_audience, "");
+    ck_assert_int_eq(c.jwt_clock_skew_s, 30);
+    ck_assert_int_eq(c.jwt_require_exp, 1);
+    ck_assert_str_eq(c.jwt_user_claim, "sub");
+    ck_assert_int_eq(c.token_expiry_warning_s, 60);
 
     char err[512] = "";
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
@@ -310,6 +328,23 @@ static const struct {
     {"log_level", "off", "off"},
     {"log_publish_level", "error", "error"},
     {"log_publish_level", "off", "off"},
+    {"auth", "off", "off"},
+    {"auth", "Optional", "optional"},
+    {"auth", "required", "required"},
+    {"jwt_secret", "0123456789abcdef0123456789abcdef", "***"},
+    {"jwt_secret", "short", "***"}, /* length is checked by cfg_validate, with auth on */
+    {"jwt_secret", "", "\"\""},
+    {"jwt_public_key_file", "/etc/dualgate/issuer.pem", "/etc/dualgate/issuer.pem"},
+    {"jwt_issuer", "https://auth.example/", "https://auth.example/"},
+    {"jwt_audience", "dualgate api", "\"dualgate api\""},
+    {"jwt_clock_skew_s", "0", "0"},
+    {"jwt_clock_skew_s", "3600", "3600"},
+    {"jwt_require_exp", "no", "false"},
+    {"jwt_user_claim", "userId", "userId"},
+    {"jwt_user_claim", "user.id", "user.id"},
+    {"jwt_user_claim", "https://example.com/uid", "https://example.com/uid"},
+    {"token_expiry_warning_s", "0", "0"},
+    {"token_expiry_warning_s", "86400", "86400"},
 };
 
 START_TEST(test_key_good)
@@ -441,6 +476,20 @@ static const struct {
     {"conformance", "", "not a boolean (true/false, yes/no, on/off, 1/0)"},
     {"log_level", "verbose", "unknown level (debug, info, warn, error, off)"},
     {"log_publish_level", "", "unknown level (debug, info, warn, error, off)"},
+    {"auth", "on", "must be off, optional or required"},
+    {"auth", "", "must be off, optional or required"},
+    {"jwt_secret", "a\tb", "must not contain control characters"},
+    {"jwt_public_key_file", "a\nb", "must not contain control characters"},
+    {"jwt_clock_skew_s", "-1", "must be between 0 and 3600"},
+    {"jwt_clock_skew_s", "3601", "must be between 0 and 3600"},
+    {"jwt_require_exp", "sometimes", "not a boolean (true/false, yes/no, on/off, 1/0)"},
+    {"jwt_user_claim", "",
+     "must be a claim name or dotted path of 1 to 127 printable ASCII characters without "
+     "spaces"},
+    {"jwt_user_claim", "user id",
+     "must be a claim name or dotted path of 1 to 127 printable ASCII characters without "
+     "spaces"},
+    {"token_expiry_warning_s", "86401", "must be between 0 and 86400"},
     {"nope", "1", "unknown key"},
     {"Port", "80", "unknown key"},
 };
@@ -684,6 +733,30 @@ START_TEST(test_env_errors)
     setenv("DUALGATE_LOG_LEVEL", "loud", 1);
     ck_assert_int_eq(cfg_load_env(&c, err, sizeof(err)), DG_EINVAL);
     ck_assert_str_eq(err, "env DUALGATE_LOG_LEVEL: unknown level (debug, info, warn, error, off)");
+    env_clear();
+}
+END_TEST
+
+/* The names deployments rely on (issue 10): DUALGATE_AUTH, DUALGATE_JWT_SECRET, ... */
+START_TEST(test_env_auth)
+{
+    env_clear();
+    cfg_t c;
+    cfg_defaults(&c);
+    char err[512] = "", buf[16384];
+    setenv("DUALGATE_AUTH", "required", 1);
+    setenv("DUALGATE_JWT_SECRET", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", 1);
+    setenv("DUALGATE_JWT_ISSUER", "https://auth.example", 1);
+    setenv("DUALGATE_JWT_AUDIENCE", "gateway", 1);
+    ck_assert_msg(cfg_load_env(&c, err, sizeof(err)) == DG_OK, "%s", err);
+    ck_assert_int_eq(c.auth, CFG_AUTH_REQUIRED);
+    ck_assert_str_eq(c.jwt_secret, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
+    ck_assert_str_eq(c.jwt_issuer, "https://auth.example");
+    ck_assert_str_eq(c.jwt_audience, "gateway");
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
+    ck_assert_int_eq(cfg_dump(&c, buf, sizeof(buf)), DG_OK);
+    ck_assert_ptr_null(strstr(buf, "s3cr3t"));
+    ck_assert_ptr_nonnull(strstr(buf, "\njwt_secret = ***\n"));
     env_clear();
 }
 END_TEST
@@ -978,6 +1051,61 @@ START_TEST(test_validate_fields)
 }
 END_TEST
 
+/* [auth] across keys. */
+static const struct {
+    const char *text; /* config file */
+    const char *err;  /* cfg_validate's error, "" for none */
+} auth_validate[] = {
+    {"auth = off\n", ""},
+    {"auth = off\njwt_secret = short\n", ""}, /* unused while auth is off */
+    {"auth = required\n",
+     "auth: required needs jwt_secret (HS256) or jwt_public_key_file (RS256/ES256)"},
+    {"auth = optional\n",
+     "auth: optional needs jwt_secret (HS256) or jwt_public_key_file (RS256/ES256)"},
+    {"auth = required\njwt_secret = 0123456789abcdef0123456789abcdef\n", ""},
+    {"auth = required\njwt_secret = 0123456789abcdef0123456789abcde\n",
+     "jwt_secret: must be at least 32 bytes (RFC 7518: an HS256 key is at least 256 bits), got "
+     "31"},
+    {"auth = required\njwt_public_key_file = /k.pem\n", ""}, /* read by auth_verifier_new */
+    {"auth = required\njwt_public_key_file = /k.pem\n"
+     "jwt_secret = 0123456789abcdef0123456789abcdef\n",
+     "jwt_secret: set jwt_secret or jwt_public_key_file, not both"},
+};
+
+START_TEST(test_validate_auth)
+{
+    cfg_t c;
+    cfg_defaults(&c);
+    char path[64], err[512] = "";
+    ck_assert_msg(load_text(&c, auth_validate[_i].text, path, err, sizeof(err)) == DG_OK, "%s",
+                  err);
+    err[0] = '\0';
+    int rc = cfg_validate(&c, err, sizeof(err));
+    ck_assert_str_eq(err, auth_validate[_i].err);
+    ck_assert_int_eq(rc, auth_validate[_i].err[0] ? DG_EINVAL : DG_OK);
+}
+END_TEST
+
+/* Code that sets fields directly gets the same checks. */
+START_TEST(test_validate_auth_fields)
+{
+    cfg_t c;
+    char err[512] = "";
+    cfg_defaults(&c);
+    c.auth = 3;
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "auth: unknown mode 3");
+    cfg_defaults(&c);
+    c.jwt_clock_skew_s = -1;
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "jwt_clock_skew_s: must be between 0 and 3600, got -1");
+    ck_assert_int_eq(cfg_parse_auth("REQUIRED"), CFG_AUTH_REQUIRED);
+    ck_assert_int_eq(cfg_parse_auth("yes"), -1);
+    ck_assert_str_eq(cfg_auth_name(CFG_AUTH_OPTIONAL), "optional");
+    ck_assert_str_eq(cfg_auth_name(7), "unknown");
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Levels and dump */
 
@@ -1032,7 +1160,16 @@ START_TEST(test_dump_defaults)
              "connect_timeout_ms = 45000\n"
              "conformance = false\n"
              "log_level = info\n"
-             "log_publish_level = info\n",
+             "log_publish_level = info\n"
+             "auth = off\n"
+             "jwt_secret = \"\"\n"
+             "jwt_public_key_file = \"\"\n"
+             "jwt_issuer = \"\"\n"
+             "jwt_audience = \"\"\n"
+             "jwt_clock_skew_s = 30\n"
+             "jwt_require_exp = true\n"
+             "jwt_user_claim = sub\n"
+             "token_expiry_warning_s = 60\n",
              c.document_root, c.client_js[0] ? c.client_js : "\"\"");
     ck_assert_str_eq(buf, want);
 }
@@ -1117,6 +1254,7 @@ Suite *config_suite(void)
     t = tcase_create("env");
     tcase_add_test(t, test_env_legacy_and_specific);
     tcase_add_test(t, test_env_errors);
+    tcase_add_test(t, test_env_auth);
     tcase_add_test(t, test_env_empty_ignored);
     tcase_add_loop_test(t, test_env_every_key, 0, (int)NKEYS);
     suite_add_tcase(s, t);
@@ -1133,6 +1271,9 @@ Suite *config_suite(void)
     tcase_add_test(t, test_validate_threads);
     tcase_add_test(t, test_validate_fd_limit);
     tcase_add_test(t, test_validate_fields);
+    tcase_add_loop_test(t, test_validate_auth, 0,
+                        (int)(sizeof(auth_validate) / sizeof(auth_validate[0])));
+    tcase_add_test(t, test_validate_auth_fields);
     suite_add_tcase(s, t);
 
     t = tcase_create("dump");
