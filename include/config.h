@@ -71,6 +71,14 @@ typedef struct cfg {
     int jwt_require_exp;          /* jwt_require_exp = true */
     char jwt_user_claim[CFG_STR_MAX]; /* jwt_user_claim = sub: the claim naming the user */
     int token_expiry_warning_s;   /* token_expiry_warning_s = 60 (0: no token_expiring_soon) */
+    /* [access] (acl.h): rule texts, validated at load */
+    char user_room_prefix[CFG_NAME_MAX]; /* user_room_prefix = user: ("" = no user rooms) */
+    char access_jobs[CFG_STR_MAX];       /* access_jobs = any */
+    char access_queues[CFG_STR_MAX];     /* access_queues = any */
+    char access_logs[CFG_STR_MAX];       /* access_logs = any */
+    char access_logs_write[CFG_STR_MAX]; /* access_logs_write = any */
+    char access_rooms[CFG_STR_MAX];      /* access_rooms = any */
+    char access_user_rooms[CFG_STR_MAX]; /* access_user_rooms = none (other users' rooms) */
 } cfg_t;
 
 /* Fills c with every default. Thread: any. */

@@ -15,8 +15,10 @@
 #include <strings.h>
 #include <sys/resource.h>
 
+#include "acl.h"
 #include "dg.h"
 #include "jpath.h"
+#include "route.h"
 
 #ifndef DG_DEFAULT_WWW
 #define DG_DEFAULT_WWW "www"
@@ -51,7 +53,9 @@ enum cfg_kind {
     K_PATH,   /* URL path starting and ending with '/' */
     K_AUTH,   /* int field, enum cfg_auth */
     K_SECRET, /* like K_STR (may be empty), masked in dumps */
+    K_RULE,   /* access rule text (acl.h); min = 1 allows owner terms */
     K_CLAIM,  /* claim path (jpath.h) */
+    K_PREFIX, /* user_room_prefix: may be empty */
 };
 
 typedef struct cfg_key {
@@ -101,6 +105,13 @@ static const cfg_key_t cfg_keys[] = {
     {"jwt_require_exp", K_BOOL, F(jwt_require_exp), 0, 1},
     {"jwt_user_claim", K_CLAIM, F(jwt_user_claim), 0, 0},
     {"token_expiry_warning_s", K_INT, F(token_expiry_warning_s), 0, 86400},
+    {"user_room_prefix", K_PREFIX, F(user_room_prefix), 0, 0},
+    {"access_jobs", K_RULE, F(access_jobs), 1, 0},
+    {"access_queues", K_RULE, F(access_queues), 0, 0},
+    {"access_logs", K_RULE, F(access_logs), 0, 0},
+    {"access_logs_write", K_RULE, F(access_logs_write), 0, 0},
+    {"access_rooms", K_RULE, F(access_rooms), 0, 0},
+    {"access_user_rooms", K_RULE, F(access_user_rooms), 0, 0},
 };
 
 #define CFG_NKEYS DG_ARRAY_LEN(cfg_keys)
@@ -595,6 +606,28 @@ static int check_text(const cfg_key_t *k, const char *v, size_t n, char *why, si
     return DG_OK;
 }
 
+static int set_prefix(cfg_t *c, const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (n >= k->size) {
+        fmt(why, wlen, "longer than %zu characters", k->size - 1);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isgraph((unsigned char)v[i]) || strchr(",{}", v[i])) {
+            fmt(why, wlen, "must be printable ASCII without spaces, ',', '{' or '}'");
+            return DG_EINVAL;
+        }
+    }
+    /* A prefix of "job:" too: user "ob:1" of prefix "j" would otherwise get room "job:1". */
+    if (n > 0 && (route_room_reserved(v, n) || strncmp("job:", v, n) == 0 ||
+                  strncmp("queue:", v, n) == 0 || strncmp("logs", v, n) == 0)) {
+        fmt(why, wlen, "user rooms would overlap the broker's job:, queue: or logs rooms");
+        return DG_EINVAL;
+    }
+    store(field_str(c, k), k->size, v, n);
+    return DG_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * One key */
 
@@ -689,6 +722,17 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         }
         *field_int(c, k) = iv;
         return DG_OK;
+    case K_RULE: {
+        acl_rule_t r;
+        if (n >= k->size) {
+            fmt(why, wlen, "longer than %zu bytes", k->size - 1);
+            return DG_EINVAL;
+        }
+        if (acl_rule_parse(&r, v, (int)k->min, why, wlen) != DG_OK)
+            return DG_EINVAL;
+        store(field_str(c, k), k->size, v, n);
+        return DG_OK;
+    }
     case K_CLAIM:
         if (!jpath_valid(v, n) || n >= k->size) {
             fmt(why, wlen,
@@ -699,6 +743,8 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         }
         store(field_str(c, k), k->size, v, n);
         return DG_OK;
+    case K_PREFIX:
+        return set_prefix(c, k, v, n, why, wlen);
     }
     fmt(why, wlen, "internal: unhandled key kind");
     return DG_EINVAL;
@@ -745,6 +791,13 @@ void cfg_defaults(cfg_t *c)
     c->jwt_require_exp = 1;
     store(c->jwt_user_claim, sizeof(c->jwt_user_claim), "sub", 3);
     c->token_expiry_warning_s = 60;
+    store(c->user_room_prefix, sizeof(c->user_room_prefix), "user:", 5);
+    store(c->access_jobs, sizeof(c->access_jobs), "any", 3);
+    store(c->access_queues, sizeof(c->access_queues), "any", 3);
+    store(c->access_logs, sizeof(c->access_logs), "any", 3);
+    store(c->access_logs_write, sizeof(c->access_logs_write), "any", 3);
+    store(c->access_rooms, sizeof(c->access_rooms), "any", 3);
+    store(c->access_user_rooms, sizeof(c->access_user_rooms), "none", 4);
 }
 
 /* "env NAME" already names the key, so env errors read "env PORT: reason" rather than
@@ -1006,6 +1059,29 @@ static int validate_auth(const cfg_t *c, char *errstr, size_t errlen)
     return DG_OK;
 }
 
+/* [access]: rules re-parsed (code may have set them), and none that needs tokens without auth. */
+static int validate_access(const cfg_t *c, char *errstr, size_t errlen)
+{
+    const char *const rules[ACL_NWHAT] = {
+        c->access_jobs,       c->access_queues, c->access_logs,
+        c->access_logs_write, c->access_rooms,  c->access_user_rooms,
+    };
+    for (int w = 0; w < ACL_NWHAT; w++) {
+        acl_rule_t r;
+        char why[256];
+        if (acl_rule_parse(&r, rules[w], w == ACL_JOBS, why, sizeof(why)) != DG_OK) {
+            fmt(errstr, errlen, "%s: %s", acl_key(w), why);
+            return DG_EINVAL;
+        }
+        if (c->auth == CFG_AUTH_OFF && acl_rule_needs_token(&r)) {
+            fmt(errstr, errlen, "%s: '%s' needs tokens (auth = optional or required)", acl_key(w),
+                rules[w]);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
 {
     /* Fields may have been set directly by code, so ranges are re-checked here too. */
@@ -1080,7 +1156,10 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
         fmt(errstr, errlen, "socketio_path: must start and end with '/'");
         return DG_EINVAL;
     }
-    return validate_auth(c, errstr, errlen);
+    int rc = validate_auth(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_access(c, errstr, errlen);
+    return rc;
 }
 
 int cfg_queue_index(const cfg_t *c, const char *name)
@@ -1206,7 +1285,9 @@ int cfg_dump(const cfg_t *c, char *buf, size_t len)
         case K_STR:
         case K_TOKEN:
         case K_PATH:
+        case K_RULE:
         case K_CLAIM:
+        case K_PREFIX:
             out_str(&o, field_ro(c, k));
             break;
         case K_SECRET:

@@ -52,6 +52,13 @@ static const char *const all_keys[] = {
     "jwt_require_exp",
     "jwt_user_claim",
     "token_expiry_warning_s",
+    "user_room_prefix",
+    "access_jobs",
+    "access_queues",
+    "access_logs",
+    "access_logs_write",
+    "access_rooms",
+    "access_user_rooms",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -190,6 +197,13 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.jwt_require_exp, 1);
     ck_assert_str_eq(c.jwt_user_claim, "sub");
     ck_assert_int_eq(c.token_expiry_warning_s, 60);
+    ck_assert_str_eq(c.user_room_prefix, "user:");
+    ck_assert_str_eq(c.access_jobs, "any");
+    ck_assert_str_eq(c.access_queues, "any");
+    ck_assert_str_eq(c.access_logs, "any");
+    ck_assert_str_eq(c.access_logs_write, "any");
+    ck_assert_str_eq(c.access_rooms, "any");
+    ck_assert_str_eq(c.access_user_rooms, "none");
 
     char err[512] = "";
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
@@ -345,6 +359,15 @@ static const struct {
     {"jwt_user_claim", "https://example.com/uid", "https://example.com/uid"},
     {"token_expiry_warning_s", "0", "0"},
     {"token_expiry_warning_s", "86400", "86400"},
+    {"user_room_prefix", "u/", "u/"},
+    {"user_room_prefix", "", "\"\""},
+    {"access_jobs", "owner:userId | scope:jobs:all", "\"owner:userId | scope:jobs:all\""},
+    {"access_jobs", "none", "none"},
+    {"access_queues", "authenticated", "authenticated"},
+    {"access_logs", "scope:logs:read|claim:role=admin", "scope:logs:read|claim:role=admin"},
+    {"access_logs_write", "claim:realm_access.roles=ops", "claim:realm_access.roles=ops"},
+    {"access_rooms", "authenticated", "authenticated"},
+    {"access_user_rooms", "scope:admin", "scope:admin"},
 };
 
 START_TEST(test_key_good)
@@ -490,6 +513,27 @@ static const struct {
      "must be a claim name or dotted path of 1 to 127 printable ASCII characters without "
      "spaces"},
     {"token_expiry_warning_s", "86401", "must be between 0 and 86400"},
+    {"user_room_prefix", "user :", "must be printable ASCII without spaces, ',', '{' or '}'"},
+    {"user_room_prefix", "u{x}", "must be printable ASCII without spaces, ',', '{' or '}'"},
+    {"user_room_prefix",
+     "job:", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix", "jo", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix",
+     "queue:u:", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix", "log", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"access_jobs", "",
+     "empty term (any, none, authenticated, scope:NAME, claim:PATH=VALUE, "
+     "owner:PATH)"},
+    {"access_jobs", "any | scope:x", "'any' and 'none' must stand alone"},
+    {"access_queues", "owner:userId", "owner:PATH is only for access_jobs"},
+    {"access_logs", "scope:", "empty scope name"},
+    {"access_logs", "claim:role", "claim term needs claim:PATH=VALUE"},
+    {"access_logs", "everyone",
+     "unknown term 'everyone' (any, none, authenticated, scope:NAME, "
+     "claim:PATH=VALUE, owner:PATH)"},
+    {"access_rooms", "scope:a||scope:b",
+     "empty term (any, none, authenticated, scope:NAME, "
+     "claim:PATH=VALUE, owner:PATH)"},
     {"nope", "1", "unknown key"},
     {"Port", "80", "unknown key"},
 };
@@ -748,11 +792,13 @@ START_TEST(test_env_auth)
     setenv("DUALGATE_JWT_SECRET", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", 1);
     setenv("DUALGATE_JWT_ISSUER", "https://auth.example", 1);
     setenv("DUALGATE_JWT_AUDIENCE", "gateway", 1);
+    setenv("DUALGATE_ACCESS_JOBS", "owner:userId", 1);
     ck_assert_msg(cfg_load_env(&c, err, sizeof(err)) == DG_OK, "%s", err);
     ck_assert_int_eq(c.auth, CFG_AUTH_REQUIRED);
     ck_assert_str_eq(c.jwt_secret, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
     ck_assert_str_eq(c.jwt_issuer, "https://auth.example");
     ck_assert_str_eq(c.jwt_audience, "gateway");
+    ck_assert_str_eq(c.access_jobs, "owner:userId");
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
     ck_assert_int_eq(cfg_dump(&c, buf, sizeof(buf)), DG_OK);
     ck_assert_ptr_null(strstr(buf, "s3cr3t"));
@@ -1051,7 +1097,7 @@ START_TEST(test_validate_fields)
 }
 END_TEST
 
-/* [auth] across keys. */
+/* [auth] and [access] across keys. */
 static const struct {
     const char *text; /* config file */
     const char *err;  /* cfg_validate's error, "" for none */
@@ -1070,6 +1116,14 @@ static const struct {
     {"auth = required\njwt_public_key_file = /k.pem\n"
      "jwt_secret = 0123456789abcdef0123456789abcdef\n",
      "jwt_secret: set jwt_secret or jwt_public_key_file, not both"},
+    {"access_jobs = owner:userId\n",
+     "access_jobs: 'owner:userId' needs tokens (auth = optional or required)"},
+    {"access_logs = scope:logs | claim:a=b\n",
+     "access_logs: 'scope:logs | claim:a=b' needs tokens (auth = optional or required)"},
+    {"access_rooms = none\naccess_queues = none\n", ""},
+    {"auth = optional\njwt_secret = 0123456789abcdef0123456789abcdef\n"
+     "access_jobs = owner:userId | scope:admin\naccess_user_rooms = claim:role=admin\n",
+     ""},
 };
 
 START_TEST(test_validate_auth)
@@ -1095,6 +1149,10 @@ START_TEST(test_validate_auth_fields)
     c.auth = 3;
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
     ck_assert_str_eq(err, "auth: unknown mode 3");
+    cfg_defaults(&c);
+    snprintf(c.access_queues, sizeof(c.access_queues), "owner:x");
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "access_queues: owner:PATH is only for access_jobs");
     cfg_defaults(&c);
     c.jwt_clock_skew_s = -1;
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
@@ -1169,7 +1227,14 @@ START_TEST(test_dump_defaults)
              "jwt_clock_skew_s = 30\n"
              "jwt_require_exp = true\n"
              "jwt_user_claim = sub\n"
-             "token_expiry_warning_s = 60\n",
+             "token_expiry_warning_s = 60\n"
+             "user_room_prefix = user:\n"
+             "access_jobs = any\n"
+             "access_queues = any\n"
+             "access_logs = any\n"
+             "access_logs_write = any\n"
+             "access_rooms = any\n"
+             "access_user_rooms = none\n",
              c.document_root, c.client_js[0] ? c.client_js : "\"\"");
     ck_assert_str_eq(buf, want);
 }
