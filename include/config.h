@@ -11,6 +11,7 @@
 #define CFG_MAX_ORIGINS 16
 #define CFG_NAME_MAX 64   /* queue names, event names */
 #define CFG_STR_MAX 256   /* hosts, keys, paths, origins */
+#define CFG_ROUTES_MAX 4096 /* the routes value (one config line) */
 
 enum cfg_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR, CFG_LOG_OFF };
 
@@ -79,6 +80,8 @@ typedef struct cfg {
     char access_logs_write[CFG_STR_MAX]; /* access_logs_write = any */
     char access_rooms[CFG_STR_MAX];      /* access_rooms = any */
     char access_user_rooms[CFG_STR_MAX]; /* access_user_rooms = none (other users' rooms) */
+    /* [routes] (route.h): the text, validated at load */
+    char routes[CFG_ROUTES_MAX];  /* routes = "" (none) */
 } cfg_t;
 
 /* Fills c with every default. Thread: any. */

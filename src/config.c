@@ -54,6 +54,7 @@ enum cfg_kind {
     K_AUTH,   /* int field, enum cfg_auth */
     K_SECRET, /* like K_STR (may be empty), masked in dumps */
     K_RULE,   /* access rule text (acl.h); min = 1 allows owner terms */
+    K_ROUTES, /* routes text (route.h) */
     K_CLAIM,  /* claim path (jpath.h) */
     K_PREFIX, /* user_room_prefix: may be empty */
 };
@@ -112,6 +113,7 @@ static const cfg_key_t cfg_keys[] = {
     {"access_logs_write", K_RULE, F(access_logs_write), 0, 0},
     {"access_rooms", K_RULE, F(access_rooms), 0, 0},
     {"access_user_rooms", K_RULE, F(access_user_rooms), 0, 0},
+    {"routes", K_ROUTES, F(routes), 0, 0},
 };
 
 #define CFG_NKEYS DG_ARRAY_LEN(cfg_keys)
@@ -606,6 +608,22 @@ static int check_text(const cfg_key_t *k, const char *v, size_t n, char *why, si
     return DG_OK;
 }
 
+static int set_routes(cfg_t *c, const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (check_text(k, v, n, why, wlen) != DG_OK)
+        return DG_EINVAL;
+    route_table_t *t = malloc(sizeof(*t)); /* ~20 KiB: not on the stack */
+    if (!t) {
+        fmt(why, wlen, "out of memory");
+        return DG_ENOMEM;
+    }
+    int rc = route_table_parse(t, v, why, wlen);
+    free(t);
+    if (rc == DG_OK)
+        store(field_str(c, k), k->size, v, n);
+    return rc;
+}
+
 static int set_prefix(cfg_t *c, const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
 {
     if (n >= k->size) {
@@ -733,6 +751,8 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         store(field_str(c, k), k->size, v, n);
         return DG_OK;
     }
+    case K_ROUTES:
+        return set_routes(c, k, v, n, why, wlen);
     case K_CLAIM:
         if (!jpath_valid(v, n) || n >= k->size) {
             fmt(why, wlen,
@@ -1286,6 +1306,7 @@ int cfg_dump(const cfg_t *c, char *buf, size_t len)
         case K_TOKEN:
         case K_PATH:
         case K_RULE:
+        case K_ROUTES:
         case K_CLAIM:
         case K_PREFIX:
             out_str(&o, field_ro(c, k));

@@ -59,6 +59,7 @@ static const char *const all_keys[] = {
     "access_logs_write",
     "access_rooms",
     "access_user_rooms",
+    "routes",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -204,6 +205,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.access_logs_write, "any");
     ck_assert_str_eq(c.access_rooms, "any");
     ck_assert_str_eq(c.access_user_rooms, "none");
+    ck_assert_str_eq(c.routes, "");
 
     char err[512] = "";
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
@@ -368,6 +370,14 @@ static const struct {
     {"access_logs_write", "claim:realm_access.roles=ops", "claim:realm_access.roles=ops"},
     {"access_rooms", "authenticated", "authenticated"},
     {"access_user_rooms", "scope:admin", "scope:admin"},
+    {"routes", "", "\"\""},
+    {"routes",
+     "channel:notifications=notification-received@user:{user_id}, "
+     "stream:user-status=user-status-changed@all",
+     "\"channel:notifications=notification-received@user:{user_id}, "
+     "stream:user-status=user-status-changed@all\""},
+    {"routes", "stream:{app}:feat=feature-status@project:{project.id}",
+     "stream:{app}:feat=feature-status@project:{project.id}"},
 };
 
 START_TEST(test_key_good)
@@ -534,6 +544,23 @@ static const struct {
     {"access_rooms", "scope:a||scope:b",
      "empty term (any, none, authenticated, scope:NAME, "
      "claim:PATH=VALUE, owner:PATH)"},
+    {"routes", "channel:notifications",
+     "route 1 'channel:notifications': missing '=' before the event name"},
+    {"routes", "stream:a=e@all,queue:b=e@all",
+     "route 2 'queue:b=e@all': unknown source type 'queue' (channel or stream)"},
+    {"routes", "channel:n*=e@all",
+     "route 1 'channel:n*=e@all': channel patterns are not "
+     "supported ('*')"},
+    {"routes", "channel:n=connect@all",
+     "route 1 'channel:n=connect@all': event name 'connect' is reserved by Socket.IO"},
+    {"routes", "channel:n=e@user:{id",
+     "route 1 'channel:n=e@user:{id': unclosed '{' in room "
+     "template"},
+    {"routes", "channel:n=e@job:{id}",
+     "route 1 'channel:n=e@job:{id}': room template names a "
+     "reserved room (logs, job:..., queue:...)"},
+    {"routes", "channel:n=e@all, channel:n=f@all",
+     "route 2 'channel:n=f@all': channel 'n' is already routed (route 1)"},
     {"nope", "1", "unknown key"},
     {"Port", "80", "unknown key"},
 };
@@ -792,17 +819,23 @@ START_TEST(test_env_auth)
     setenv("DUALGATE_JWT_SECRET", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", 1);
     setenv("DUALGATE_JWT_ISSUER", "https://auth.example", 1);
     setenv("DUALGATE_JWT_AUDIENCE", "gateway", 1);
+    setenv("DUALGATE_ROUTES", "channel:notifications=notification-received@user:{user_id}", 1);
     setenv("DUALGATE_ACCESS_JOBS", "owner:userId", 1);
     ck_assert_msg(cfg_load_env(&c, err, sizeof(err)) == DG_OK, "%s", err);
     ck_assert_int_eq(c.auth, CFG_AUTH_REQUIRED);
     ck_assert_str_eq(c.jwt_secret, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
     ck_assert_str_eq(c.jwt_issuer, "https://auth.example");
     ck_assert_str_eq(c.jwt_audience, "gateway");
+    ck_assert_str_eq(c.routes, "channel:notifications=notification-received@user:{user_id}");
     ck_assert_str_eq(c.access_jobs, "owner:userId");
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
     ck_assert_int_eq(cfg_dump(&c, buf, sizeof(buf)), DG_OK);
     ck_assert_ptr_null(strstr(buf, "s3cr3t"));
     ck_assert_ptr_nonnull(strstr(buf, "\njwt_secret = ***\n"));
+    setenv("DUALGATE_ROUTES", "channel:x", 1);
+    ck_assert_int_eq(cfg_load_env(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "env DUALGATE_ROUTES: route 1 'channel:x': missing '=' before the "
+                          "event name");
     env_clear();
 }
 END_TEST
@@ -1234,7 +1267,8 @@ START_TEST(test_dump_defaults)
              "access_logs = any\n"
              "access_logs_write = any\n"
              "access_rooms = any\n"
-             "access_user_rooms = none\n",
+             "access_user_rooms = none\n"
+             "routes = \"\"\n",
              c.document_root, c.client_js[0] ? c.client_js : "\"\"");
     ck_assert_str_eq(buf, want);
 }
