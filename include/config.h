@@ -12,6 +12,8 @@
 #define CFG_NAME_MAX 64   /* queue names, event names */
 #define CFG_STR_MAX 256   /* hosts, keys, paths, origins */
 #define CFG_ROUTES_MAX 4096 /* the routes value (one config line) */
+#define CFG_MAX_ROOM_TYPES 16
+#define CFG_MAX_RELAY_EVENTS 16
 
 enum cfg_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR, CFG_LOG_OFF };
 
@@ -82,6 +84,15 @@ typedef struct cfg {
     char access_user_rooms[CFG_STR_MAX]; /* access_user_rooms = none (other users' rooms) */
     /* [routes] (route.h): the text, validated at load */
     char routes[CFG_ROUTES_MAX];  /* routes = "" (none) */
+    /* [rooms] (relay.h) */
+    char client_rooms[CFG_MAX_ROOM_TYPES][CFG_NAME_MAX]; /* client_rooms = "" (join_room off) */
+    int nclient_rooms;
+    int client_rooms_max;         /* client_rooms_max = 16 rooms joined per socket */
+    char relay_events[CFG_MAX_RELAY_EVENTS][CFG_NAME_MAX]; /* relay_events = "" (no relay) */
+    int nrelay_events;
+    int relay_rate_count;         /* relay_rate = 10/s: count per period */
+    int relay_rate_per_ms;        /*   the period, ms (1000, 60000 or 3600000) */
+    int relay_burst;              /* relay_burst = 20 */
 } cfg_t;
 
 /* Fills c with every default. Thread: any. */

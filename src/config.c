@@ -57,6 +57,9 @@ enum cfg_kind {
     K_ROUTES, /* routes text (route.h) */
     K_CLAIM,  /* claim path (jpath.h) */
     K_PREFIX, /* user_room_prefix: may be empty */
+    K_RTYPES, /* client_rooms + nclient_rooms; may be empty */
+    K_RELAY,  /* relay_events + nrelay_events; may be empty */
+    K_RATE,   /* relay_rate_count + relay_rate_per_ms */
 };
 
 typedef struct cfg_key {
@@ -114,6 +117,11 @@ static const cfg_key_t cfg_keys[] = {
     {"access_rooms", K_RULE, F(access_rooms), 0, 0},
     {"access_user_rooms", K_RULE, F(access_user_rooms), 0, 0},
     {"routes", K_ROUTES, F(routes), 0, 0},
+    {"client_rooms", K_RTYPES, 0, 0, 0, 0},
+    {"client_rooms_max", K_INT, F(client_rooms_max), 1, 1024},
+    {"relay_events", K_RELAY, 0, 0, 0, 0},
+    {"relay_rate", K_RATE, 0, 0, 0, 0},
+    {"relay_burst", K_INT, F(relay_burst), 1, 100000},
 };
 
 #define CFG_NKEYS DG_ARRAY_LEN(cfg_keys)
@@ -130,6 +138,16 @@ static const struct {
 
 static const char *const cfg_level_names[] = {"debug", "info", "warn", "error", "off"};
 static const char *const cfg_auth_names[] = {"off", "optional", "required"};
+
+/* Events a client could never relay: Socket.IO's own and the ones dualgate answers itself. */
+static const char *const cfg_unrelayable[] = {
+    "connect",         "connect_error",     "disconnect", "disconnecting", "newListener",
+    "removeListener",  "join_room",         "leave_room", "subscribe-job", "unsubscribe-job",
+    "subscribe-queue", "unsubscribe-queue", "ping",       "log",
+};
+
+/* Room types a client may not join: the broker names job and queue rooms this way. */
+static const char *const cfg_reserved_room_types[] = {"job", "queue"};
 
 #define CFG_SECRET_MIN 32 /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
 
@@ -588,6 +606,98 @@ static int set_path(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size
     return DG_OK;
 }
 
+/* A name list that may be empty (the feature is then off) and must avoid reserved names:
+ * client_rooms and relay_events. */
+struct opt_names {
+    const char *what; /* "room type" */
+    const char *const *reserved;
+    size_t nreserved;
+    const char *why_reserved; /* "%s" is the name */
+    char (*dst)[CFG_NAME_MAX];
+    int *ndst, max;
+};
+
+static int set_opt_names(const struct opt_names *o, const char *v, char *why, size_t wlen)
+{
+    char names[CFG_MAX_ROOM_TYPES > CFG_MAX_RELAY_EVENTS ? CFG_MAX_ROOM_TYPES
+                                                         : CFG_MAX_RELAY_EVENTS][CFG_NAME_MAX];
+    memset(names, 0, sizeof(names));
+    struct name_list l = {o->what, names, 0, o->max};
+    if (v[0] != '\0') {
+        int rc = split_list(v, name_item, &l, why, wlen);
+        if (rc != DG_OK)
+            return rc;
+    }
+    for (int i = 0; i < l.n; i++) {
+        for (size_t j = 0; j < o->nreserved; j++) {
+            if (strcmp(names[i], o->reserved[j]) == 0) {
+                fmt(why, wlen, o->why_reserved, names[i]);
+                return DG_EINVAL;
+            }
+        }
+    }
+    memcpy(o->dst, names, (size_t)o->max * CFG_NAME_MAX);
+    *o->ndst = l.n;
+    return DG_OK;
+}
+
+static int set_room_types(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    const struct opt_names o = {"room type",
+                                cfg_reserved_room_types,
+                                DG_ARRAY_LEN(cfg_reserved_room_types),
+                                "room type '%s' is reserved (job and queue rooms)",
+                                c->client_rooms,
+                                &c->nclient_rooms,
+                                CFG_MAX_ROOM_TYPES};
+    return set_opt_names(&o, v, why, wlen);
+}
+
+static int set_relay_events(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    const struct opt_names o = {"event",
+                                cfg_unrelayable,
+                                DG_ARRAY_LEN(cfg_unrelayable),
+                                "event '%s' cannot be relayed (used by Socket.IO or dualgate)",
+                                c->relay_events,
+                                &c->nrelay_events,
+                                CFG_MAX_RELAY_EVENTS};
+    return set_opt_names(&o, v, why, wlen);
+}
+
+/* <count>/<s|m|h>, e.g. 10/s. */
+static int set_rate(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    static const struct {
+        char unit;
+        int ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}};
+    const char *slash = strchr(v, '/');
+    char num[16];
+    size_t n = slash ? (size_t)(slash - v) : 0;
+    long count;
+    if (!slash || n == 0 || n >= sizeof(num) || slash[1] == '\0' || slash[2] != '\0') {
+        fmt(why, wlen, "must be <count>/<s|m|h> (e.g. 10/s)");
+        return DG_EINVAL;
+    }
+    memcpy(num, v, n);
+    num[n] = '\0';
+    char sub[64];
+    if (parse_long(num, 1, 100000, &count, sub, sizeof(sub)) != DG_OK) {
+        fmt(why, wlen, "count %s%s", strncmp(sub, "not ", 4) == 0 ? "is " : "", sub);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < DG_ARRAY_LEN(units); i++) {
+        if (slash[1] == units[i].unit) {
+            c->relay_rate_count = (int)count;
+            c->relay_rate_per_ms = units[i].ms;
+            return DG_OK;
+        }
+    }
+    fmt(why, wlen, "must be <count>/<s|m|h> (e.g. 10/s)");
+    return DG_EINVAL;
+}
+
 /* Free text with no control characters, fitting the field (K_STR's checks). */
 static int check_text(const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
 {
@@ -765,6 +875,12 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         return DG_OK;
     case K_PREFIX:
         return set_prefix(c, k, v, n, why, wlen);
+    case K_RTYPES:
+        return set_room_types(c, v, why, wlen);
+    case K_RELAY:
+        return set_relay_events(c, v, why, wlen);
+    case K_RATE:
+        return set_rate(c, v, why, wlen);
     }
     fmt(why, wlen, "internal: unhandled key kind");
     return DG_EINVAL;
@@ -818,6 +934,10 @@ void cfg_defaults(cfg_t *c)
     store(c->access_logs_write, sizeof(c->access_logs_write), "any", 3);
     store(c->access_rooms, sizeof(c->access_rooms), "any", 3);
     store(c->access_user_rooms, sizeof(c->access_user_rooms), "none", 4);
+    c->client_rooms_max = 16;
+    c->relay_rate_count = 10;
+    c->relay_rate_per_ms = 1000;
+    c->relay_burst = 20;
 }
 
 /* "env NAME" already names the key, so env errors read "env PORT: reason" rather than
@@ -1102,6 +1222,29 @@ static int validate_access(const cfg_t *c, char *errstr, size_t errlen)
     return DG_OK;
 }
 
+/* [rooms]: relay needs rooms, and client rooms must not be mistaken for user rooms. */
+static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
+{
+    if (c->nrelay_events > 0 && c->nclient_rooms == 0) {
+        fmt(errstr, errlen, "relay_events: events are relayed to client rooms; set client_rooms");
+        return DG_EINVAL;
+    }
+    size_t pn = strnlen(c->user_room_prefix, sizeof(c->user_room_prefix));
+    for (int i = 0; pn > 0 && i < c->nclient_rooms; i++) {
+        char t[CFG_NAME_MAX + 1];
+        int tn = snprintf(t, sizeof(t), "%s:", c->client_rooms[i]);
+        size_t m = (size_t)tn < pn ? (size_t)tn : pn;
+        if (strncmp(t, c->user_room_prefix, m) == 0) {
+            fmt(errstr, errlen,
+                "client_rooms: rooms '%s<id>' would overlap user rooms '%s<id>' "
+                "(user_room_prefix)",
+                t, c->user_room_prefix);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
 {
     /* Fields may have been set directly by code, so ranges are re-checked here too. */
@@ -1179,6 +1322,8 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
     int rc = validate_auth(c, errstr, errlen);
     if (rc == DG_OK)
         rc = validate_access(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_rooms(c, errstr, errlen);
     return rc;
 }
 
@@ -1316,6 +1461,24 @@ int cfg_dump(const cfg_t *c, char *buf, size_t len)
             break;
         case K_AUTH:
             out_put(&o, "%s", cfg_auth_name(*(const int *)field_ro(c, k)));
+            break;
+        case K_RTYPES:
+            if (c->nclient_rooms == 0)
+                out_str(&o, "");
+            for (int j = 0; j < c->nclient_rooms; j++)
+                out_put(&o, "%s%s", j ? "," : "", c->client_rooms[j]);
+            break;
+        case K_RELAY:
+            if (c->nrelay_events == 0)
+                out_str(&o, "");
+            for (int j = 0; j < c->nrelay_events; j++)
+                out_put(&o, "%s%s", j ? "," : "", c->relay_events[j]);
+            break;
+        case K_RATE:
+            out_put(&o, "%d/%s", c->relay_rate_count,
+                    c->relay_rate_per_ms == 3600000 ? "h"
+                    : c->relay_rate_per_ms == 60000 ? "m"
+                                                    : "s");
             break;
         case K_INT:
             out_put(&o, "%d", *(const int *)field_ro(c, k));

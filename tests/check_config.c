@@ -60,6 +60,11 @@ static const char *const all_keys[] = {
     "access_rooms",
     "access_user_rooms",
     "routes",
+    "client_rooms",
+    "client_rooms_max",
+    "relay_events",
+    "relay_rate",
+    "relay_burst",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -206,6 +211,12 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.access_rooms, "any");
     ck_assert_str_eq(c.access_user_rooms, "none");
     ck_assert_str_eq(c.routes, "");
+    ck_assert_int_eq(c.nclient_rooms, 0);
+    ck_assert_int_eq(c.client_rooms_max, 16);
+    ck_assert_int_eq(c.nrelay_events, 0);
+    ck_assert_int_eq(c.relay_rate_count, 10);
+    ck_assert_int_eq(c.relay_rate_per_ms, 1000);
+    ck_assert_int_eq(c.relay_burst, 20);
 
     char err[512] = "";
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
@@ -378,6 +389,15 @@ static const struct {
      "stream:user-status=user-status-changed@all\""},
     {"routes", "stream:{app}:feat=feature-status@project:{project.id}",
      "stream:{app}:feat=feature-status@project:{project.id}"},
+    {"client_rooms", "", "\"\""},
+    {"client_rooms", "project, chat", "project,chat"},
+    {"client_rooms_max", "1", "1"},
+    {"relay_events", "", "\"\""},
+    {"relay_events", "typing,stop_typing", "typing,stop_typing"},
+    {"relay_rate", "10/s", "10/s"},
+    {"relay_rate", "600/m", "600/m"},
+    {"relay_rate", "100000/h", "100000/h"},
+    {"relay_burst", "1", "1"},
 };
 
 START_TEST(test_key_good)
@@ -561,6 +581,20 @@ static const struct {
      "reserved room (logs, job:..., queue:...)"},
     {"routes", "channel:n=e@all, channel:n=f@all",
      "route 2 'channel:n=f@all': channel 'n' is already routed (route 1)"},
+    {"client_rooms", "a b", "invalid room type name 'a b' (allowed: A-Z a-z 0-9 _ . -)"},
+    {"client_rooms", "project,job", "room type 'job' is reserved (job and queue rooms)"},
+    {"client_rooms", "chat,chat", "duplicate room type name 'chat'"},
+    {"client_rooms_max", "0", "must be between 1 and 1024"},
+    {"relay_events", "typing,join_room",
+     "event 'join_room' cannot be relayed (used by Socket.IO or dualgate)"},
+    {"relay_events", "typing,,x", "empty event name in list"},
+    {"relay_rate", "10", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "10/d", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "10/ss", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "/s", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "0/s", "count must be between 1 and 100000"},
+    {"relay_rate", "x/s", "count is not an integer"},
+    {"relay_burst", "0", "must be between 1 and 100000"},
     {"nope", "1", "unknown key"},
     {"Port", "80", "unknown key"},
 };
@@ -1130,7 +1164,7 @@ START_TEST(test_validate_fields)
 }
 END_TEST
 
-/* [auth] and [access] across keys. */
+/* [auth], [access] and [rooms] across keys. */
 static const struct {
     const char *text; /* config file */
     const char *err;  /* cfg_validate's error, "" for none */
@@ -1157,6 +1191,15 @@ static const struct {
     {"auth = optional\njwt_secret = 0123456789abcdef0123456789abcdef\n"
      "access_jobs = owner:userId | scope:admin\naccess_user_rooms = claim:role=admin\n",
      ""},
+    {"relay_events = typing\n",
+     "relay_events: events are relayed to client rooms; set client_rooms"},
+    {"relay_events = typing\nclient_rooms = chat\n", ""},
+    {"client_rooms = chat,user\n",
+     "client_rooms: rooms 'user:<id>' would overlap user rooms 'user:<id>' (user_room_prefix)"},
+    {"client_rooms = u\nuser_room_prefix = u:x\n",
+     "client_rooms: rooms 'u:<id>' would overlap user rooms 'u:x<id>' (user_room_prefix)"},
+    {"client_rooms = user\nuser_room_prefix = \"\"\n", ""},
+    {"client_rooms = users\n", ""},
 };
 
 START_TEST(test_validate_auth)
@@ -1268,7 +1311,12 @@ START_TEST(test_dump_defaults)
              "access_logs_write = any\n"
              "access_rooms = any\n"
              "access_user_rooms = none\n"
-             "routes = \"\"\n",
+             "routes = \"\"\n"
+             "client_rooms = \"\"\n"
+             "client_rooms_max = 16\n"
+             "relay_events = \"\"\n"
+             "relay_rate = 10/s\n"
+             "relay_burst = 20\n",
              c.document_root, c.client_js[0] ? c.client_js : "\"\"");
     ck_assert_str_eq(buf, want);
 }
