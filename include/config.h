@@ -11,8 +11,15 @@
 #define CFG_MAX_ORIGINS 16
 #define CFG_NAME_MAX 64   /* queue names, event names */
 #define CFG_STR_MAX 256   /* hosts, keys, paths, origins */
+#define CFG_ROUTES_MAX 4096 /* the routes value (one config line) */
+#define CFG_MAX_ROOM_TYPES 16
+#define CFG_MAX_RELAY_EVENTS 16
 
 enum cfg_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR, CFG_LOG_OFF };
+
+/* auth: off = no tokens looked at (as before); optional = a valid token identifies the client,
+ * none is anonymous, a bad one is refused; required = no valid token, no connection. */
+enum cfg_auth { CFG_AUTH_OFF, CFG_AUTH_OPTIONAL, CFG_AUTH_REQUIRED };
 
 /* Plain data, owned by the caller; read-only once the server is started (any thread may read). */
 typedef struct cfg {
@@ -66,6 +73,35 @@ typedef struct cfg {
     /* [log] */
     int log_level;                /* log_level = info (stderr) */
     int log_publish_level;        /* log_publish_level = info (to the log stream; off disables) */
+    /* [auth] (auth.h) */
+    int auth;                     /* auth = off: enum cfg_auth */
+    char jwt_secret[CFG_STR_MAX]; /* jwt_secret = "" (HS256; >= 32 bytes; masked in dumps) */
+    char jwt_public_key_file[CFG_STR_MAX]; /* jwt_public_key_file = "" (PEM: RS256 or ES256) */
+    char jwt_issuer[CFG_STR_MAX]; /* jwt_issuer = "" (iss not checked) */
+    char jwt_audience[CFG_STR_MAX]; /* jwt_audience = "" (aud not checked) */
+    int jwt_clock_skew_s;         /* jwt_clock_skew_s = 30: leeway for exp and nbf */
+    int jwt_require_exp;          /* jwt_require_exp = true */
+    char jwt_user_claim[CFG_STR_MAX]; /* jwt_user_claim = sub: the claim naming the user */
+    int token_expiry_warning_s;   /* token_expiry_warning_s = 60 (0: no token_expiring_soon) */
+    /* [access] (acl.h): rule texts, validated at load */
+    char user_room_prefix[CFG_NAME_MAX]; /* user_room_prefix = user: ("" = no user rooms) */
+    char access_jobs[CFG_STR_MAX];       /* access_jobs = any */
+    char access_queues[CFG_STR_MAX];     /* access_queues = any */
+    char access_logs[CFG_STR_MAX];       /* access_logs = any */
+    char access_logs_write[CFG_STR_MAX]; /* access_logs_write = any */
+    char access_rooms[CFG_STR_MAX];      /* access_rooms = any */
+    char access_user_rooms[CFG_STR_MAX]; /* access_user_rooms = none (other users' rooms) */
+    /* [routes] (route.h): the text, validated at load */
+    char routes[CFG_ROUTES_MAX];  /* routes = "" (none) */
+    /* [rooms] (relay.h) */
+    char client_rooms[CFG_MAX_ROOM_TYPES][CFG_NAME_MAX]; /* client_rooms = "" (join_room off) */
+    int nclient_rooms;
+    int client_rooms_max;         /* client_rooms_max = 16 rooms joined per socket */
+    char relay_events[CFG_MAX_RELAY_EVENTS][CFG_NAME_MAX]; /* relay_events = "" (no relay) */
+    int nrelay_events;
+    int relay_rate_count;         /* relay_rate = 10/s: count per period */
+    int relay_rate_per_ms;        /*   the period, ms (1000, 60000 or 3600000) */
+    int relay_burst;              /* relay_burst = 20 */
 } cfg_t;
 
 /* Fills c with every default. Thread: any. */
@@ -93,11 +129,16 @@ int cfg_event_forwarded(const cfg_t *c, const char *event);
 /* 1 if origin may connect (CORS / Engine.IO origin check). NULL origin (no header) is allowed. */
 int cfg_origin_allowed(const cfg_t *c, const char *origin);
 
+/* Parses an auth mode name (off, optional, required); -1 if unknown. */
+int cfg_parse_auth(const char *s);
+const char *cfg_auth_name(int mode);
+
 /* Parses a level name (debug, info, warn, error, off); -1 if unknown. */
 int cfg_parse_level(const char *s);
 const char *cfg_level_name(int level);
 
-/* Writes the effective configuration as `key = value` lines (password masked) to buf. */
+/* Writes the effective configuration as `key = value` lines (password and jwt_secret masked)
+ * to buf. */
 int cfg_dump(const cfg_t *c, char *buf, size_t len);
 
 #endif

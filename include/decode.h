@@ -31,6 +31,11 @@ typedef struct dec_event {
     size_t json_len;
 } dec_event_t;
 
+/* Checks an entry's shape: 1..DEC_FIELDS_MAX fields, names non-empty UTF-8 without NUL, values
+ * UTF-8 (they may hold NUL). Returns 0 or DG_EPROTO with errstr ("field 2: empty name"). The
+ * decoders below call it first; other readers of stream entries (route.h) too. Thread: any. */
+int dec_fields_check(const dec_fields_t *f, char *errstr, size_t errlen);
+
 /* Decodes a BullMQ event entry of queue. Returns 0 (out filled, out->json owned by caller),
  * DG_ENOTFOUND for a well-formed entry without jobId (drained, paused, cleaned, ...: out->event
  * is still set, json is NULL), DG_EPROTO for a malformed entry (errstr says why), DG_ENOMEM. */
@@ -53,5 +58,19 @@ int dec_level_parse(const char *s, size_t len);
 
 /* Frees out->json and zeroes it. */
 void dec_event_clear(dec_event_t *out);
+
+/* ---- JSON as JavaScript sees it, for modules that forward JSON (routes, tokens) ----------- */
+
+struct json_t; /* jansson's; declared here so callers of decode.h need not include jansson.h */
+
+/* Parses JSON text as JSON.parse accepts it: any value at top level, every number a double, NUL
+ * allowed in strings. Returns a new reference (caller json_decref()s) or NULL when the text is
+ * not JSON. Thread: any. */
+struct json_t *dec_json_parse(const char *s, size_t len);
+
+/* Serializes v the way JSON.stringify does (compact, shortest round-trip numbers, array-index
+ * keys first, lowercase \u00xx) into a malloc'd NUL-terminated string the caller frees; v is
+ * not modified. Returns 0 or DG_ENOMEM. Thread: any. */
+int dec_json_stringify(const struct json_t *v, char **out, size_t *out_len);
 
 #endif

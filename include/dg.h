@@ -1,6 +1,7 @@
 /* dg.h - error codes and version shared by every dualgate module.
- * Functions return 0 or one of the negative codes below; dg_strerror() names them.
- * Not a god header: it holds nothing but this list. */
+ * Functions return 0 or one of the negative codes below; dg_strerror() names them, and
+ * dg_errf() writes the errstr text that goes with them. Not a god header: it holds nothing but
+ * this list and those two. */
 #ifndef DG_H
 #define DG_H
 
@@ -27,6 +28,11 @@ enum {
 
 /* Returns a static string naming code (one of DG_ERR_MAP). Thread: any. */
 const char *dg_strerror(int code);
+
+/* printf-formats an error text into errstr[0..errlen) (truncated, NUL-terminated); does
+ * nothing when errstr is NULL or errlen 0, so callers may pass NULL. Thread: any. */
+void dg_errf(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define DG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 /* The struct of type that embeds member at ptr (intrusive lists, hash nodes, loop items). */

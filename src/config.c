@@ -15,7 +15,10 @@
 #include <strings.h>
 #include <sys/resource.h>
 
+#include "acl.h"
 #include "dg.h"
+#include "jpath.h"
+#include "route.h"
 
 #ifndef DG_DEFAULT_WWW
 #define DG_DEFAULT_WWW "www"
@@ -46,6 +49,15 @@ enum cfg_kind {
     K_QUEUES, /* queues + nqueues */
     K_EVENTS, /* events + nevents */
     K_PATH,   /* URL path starting and ending with '/' */
+    K_AUTH,   /* int field, enum cfg_auth */
+    K_SECRET, /* like K_STR (may be empty), masked in dumps */
+    K_RULE,   /* access rule text (acl.h); min = 1 allows owner terms */
+    K_ROUTES, /* routes text (route.h) */
+    K_CLAIM,  /* claim path (jpath.h) */
+    K_PREFIX, /* user_room_prefix: may be empty */
+    K_RTYPES, /* client_rooms + nclient_rooms; may be empty */
+    K_RELAY,  /* relay_events + nrelay_events; may be empty */
+    K_RATE,   /* relay_rate_count + relay_rate_per_ms */
 };
 
 typedef struct cfg_key {
@@ -95,6 +107,28 @@ static const cfg_key_t cfg_keys[] = {
     {"conformance", K_BOOL, F(conformance), 0, 1},
     {"log_level", K_LEVEL, F(log_level), 0, 0},
     {"log_publish_level", K_LEVEL, F(log_publish_level), 0, 0},
+    {"auth", K_AUTH, F(auth), 0, 0},
+    {"jwt_secret", K_SECRET, F(jwt_secret), 0, 0},
+    {"jwt_public_key_file", K_STR, F(jwt_public_key_file), 0, 0},
+    {"jwt_issuer", K_STR, F(jwt_issuer), 0, 0},
+    {"jwt_audience", K_STR, F(jwt_audience), 0, 0},
+    {"jwt_clock_skew_s", K_INT, F(jwt_clock_skew_s), 0, 3600},
+    {"jwt_require_exp", K_BOOL, F(jwt_require_exp), 0, 1},
+    {"jwt_user_claim", K_CLAIM, F(jwt_user_claim), 0, 0},
+    {"token_expiry_warning_s", K_INT, F(token_expiry_warning_s), 0, 86400},
+    {"user_room_prefix", K_PREFIX, F(user_room_prefix), 0, 0},
+    {"access_jobs", K_RULE, F(access_jobs), 1, 0},
+    {"access_queues", K_RULE, F(access_queues), 0, 0},
+    {"access_logs", K_RULE, F(access_logs), 0, 0},
+    {"access_logs_write", K_RULE, F(access_logs_write), 0, 0},
+    {"access_rooms", K_RULE, F(access_rooms), 0, 0},
+    {"access_user_rooms", K_RULE, F(access_user_rooms), 0, 0},
+    {"routes", K_ROUTES, F(routes), 0, 0},
+    {"client_rooms", K_RTYPES, 0, 0, 0, 0},
+    {"client_rooms_max", K_INT, F(client_rooms_max), 1, 1024},
+    {"relay_events", K_RELAY, 0, 0, 0, 0},
+    {"relay_rate", K_RATE, 0, 0, 0, 0},
+    {"relay_burst", K_INT, F(relay_burst), 1, 100000},
 };
 
 #define CFG_NKEYS DG_ARRAY_LEN(cfg_keys)
@@ -110,6 +144,19 @@ static const struct {
 };
 
 static const char *const cfg_level_names[] = {"debug", "info", "warn", "error", "off"};
+static const char *const cfg_auth_names[] = {"off", "optional", "required"};
+
+/* Events a client could never relay: Socket.IO's own and the ones dualgate answers itself. */
+static const char *const cfg_unrelayable[] = {
+    "connect",         "connect_error",     "disconnect", "disconnecting", "newListener",
+    "removeListener",  "join_room",         "leave_room", "subscribe-job", "unsubscribe-job",
+    "subscribe-queue", "unsubscribe-queue", "ping",       "log",
+};
+
+/* Room types a client may not join: the broker names job and queue rooms this way. */
+static const char *const cfg_reserved_room_types[] = {"job", "queue"};
+
+#define CFG_SECRET_MIN 32 /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
 
 /* ---------------------------------------------------------------------------------------------
  * Small helpers */
@@ -566,6 +613,156 @@ static int set_path(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size
     return DG_OK;
 }
 
+/* A name list that may be empty (the feature is then off) and must avoid reserved names:
+ * client_rooms and relay_events. */
+struct opt_names {
+    const char *what; /* "room type" */
+    const char *const *reserved;
+    size_t nreserved;
+    const char *why_reserved; /* "%s" is the name */
+    char (*dst)[CFG_NAME_MAX];
+    int *ndst, max;
+};
+
+static int set_opt_names(const struct opt_names *o, const char *v, char *why, size_t wlen)
+{
+    char names[CFG_MAX_ROOM_TYPES > CFG_MAX_RELAY_EVENTS ? CFG_MAX_ROOM_TYPES
+                                                         : CFG_MAX_RELAY_EVENTS][CFG_NAME_MAX];
+    memset(names, 0, sizeof(names));
+    struct name_list l = {o->what, names, 0, o->max};
+    if (v[0] != '\0') {
+        int rc = split_list(v, name_item, &l, why, wlen);
+        if (rc != DG_OK)
+            return rc;
+    }
+    for (int i = 0; i < l.n; i++) {
+        for (size_t j = 0; j < o->nreserved; j++) {
+            if (strcmp(names[i], o->reserved[j]) == 0) {
+                fmt(why, wlen, o->why_reserved, names[i]);
+                return DG_EINVAL;
+            }
+        }
+    }
+    memcpy(o->dst, names, (size_t)o->max * CFG_NAME_MAX);
+    *o->ndst = l.n;
+    return DG_OK;
+}
+
+static int set_room_types(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    const struct opt_names o = {"room type",
+                                cfg_reserved_room_types,
+                                DG_ARRAY_LEN(cfg_reserved_room_types),
+                                "room type '%s' is reserved (job and queue rooms)",
+                                c->client_rooms,
+                                &c->nclient_rooms,
+                                CFG_MAX_ROOM_TYPES};
+    return set_opt_names(&o, v, why, wlen);
+}
+
+static int set_relay_events(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    const struct opt_names o = {"event",
+                                cfg_unrelayable,
+                                DG_ARRAY_LEN(cfg_unrelayable),
+                                "event '%s' cannot be relayed (used by Socket.IO or dualgate)",
+                                c->relay_events,
+                                &c->nrelay_events,
+                                CFG_MAX_RELAY_EVENTS};
+    return set_opt_names(&o, v, why, wlen);
+}
+
+/* <count>/<s|m|h>, e.g. 10/s. */
+static int set_rate(cfg_t *c, const char *v, char *why, size_t wlen)
+{
+    static const struct {
+        char unit;
+        int ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}};
+    const char *slash = strchr(v, '/');
+    char num[16];
+    size_t n = slash ? (size_t)(slash - v) : 0;
+    long count;
+    if (!slash || n == 0 || n >= sizeof(num) || slash[1] == '\0' || slash[2] != '\0') {
+        fmt(why, wlen, "must be <count>/<s|m|h> (e.g. 10/s)");
+        return DG_EINVAL;
+    }
+    memcpy(num, v, n);
+    num[n] = '\0';
+    char sub[64];
+    if (parse_long(num, 1, 100000, &count, sub, sizeof(sub)) != DG_OK) {
+        fmt(why, wlen, "count %s%s", strncmp(sub, "not ", 4) == 0 ? "is " : "", sub);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < DG_ARRAY_LEN(units); i++) {
+        if (slash[1] == units[i].unit) {
+            c->relay_rate_count = (int)count;
+            c->relay_rate_per_ms = units[i].ms;
+            return DG_OK;
+        }
+    }
+    fmt(why, wlen, "must be <count>/<s|m|h> (e.g. 10/s)");
+    return DG_EINVAL;
+}
+
+/* Free text with no control characters, fitting the field (K_STR's checks). */
+static int check_text(const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (n < (size_t)k->min) {
+        fmt(why, wlen, "must not be empty");
+        return DG_EINVAL;
+    }
+    if (n >= k->size) {
+        fmt(why, wlen, "longer than %zu bytes", k->size - 1);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (iscntrl((unsigned char)v[i])) {
+            fmt(why, wlen, "must not contain control characters");
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
+static int set_routes(cfg_t *c, const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (check_text(k, v, n, why, wlen) != DG_OK)
+        return DG_EINVAL;
+    route_table_t *t = malloc(sizeof(*t)); /* ~20 KiB: not on the stack */
+    if (!t) {
+        fmt(why, wlen, "out of memory");
+        return DG_ENOMEM;
+    }
+    int rc = route_table_parse(t, v, why, wlen);
+    free(t);
+    if (rc == DG_OK)
+        store(field_str(c, k), k->size, v, n);
+    return rc;
+}
+
+static int set_prefix(cfg_t *c, const cfg_key_t *k, const char *v, size_t n, char *why, size_t wlen)
+{
+    if (n >= k->size) {
+        fmt(why, wlen, "longer than %zu characters", k->size - 1);
+        return DG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isgraph((unsigned char)v[i]) || strchr(",{}", v[i])) {
+            fmt(why, wlen, "must be printable ASCII without spaces, ',', '{' or '}'");
+            return DG_EINVAL;
+        }
+    }
+    /* A prefix of "job:" too: user "ob:1" of prefix "j" would otherwise get room "job:1". */
+    if (n > 0 && (route_room_reserved(v, n) || strncmp("job:", v, n) == 0 ||
+                  strncmp("queue:", v, n) == 0 || strncmp("logs", v, n) == 0)) {
+        fmt(why, wlen, "user rooms would overlap the broker's job:, queue: or logs rooms");
+        return DG_EINVAL;
+    }
+    store(field_str(c, k), k->size, v, n);
+    return DG_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * One key */
 
@@ -587,20 +784,9 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         return DG_OK;
     }
     case K_STR:
-        if (n < (size_t)k->min) {
-            fmt(why, wlen, "must not be empty");
+    case K_SECRET: /* the same checks; only the dump differs */
+        if (check_text(k, v, n, why, wlen) != DG_OK)
             return DG_EINVAL;
-        }
-        if (n >= k->size) {
-            fmt(why, wlen, "longer than %zu bytes", k->size - 1);
-            return DG_EINVAL;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (iscntrl((unsigned char)v[i])) {
-                fmt(why, wlen, "must not contain control characters");
-                return DG_EINVAL;
-            }
-        }
         store(field_str(c, k), k->size, v, n);
         return DG_OK;
     case K_TOKEN:
@@ -663,6 +849,45 @@ static int apply(cfg_t *c, const cfg_key_t *k, const char *v, char *why, size_t 
         return set_events(c, v, why, wlen);
     case K_PATH:
         return set_path(c, k, v, why, wlen);
+    case K_AUTH:
+        iv = cfg_parse_auth(v);
+        if (iv < 0) {
+            fmt(why, wlen, "must be off, optional or required");
+            return DG_EINVAL;
+        }
+        *field_int(c, k) = iv;
+        return DG_OK;
+    case K_RULE: {
+        acl_rule_t r;
+        if (n >= k->size) {
+            fmt(why, wlen, "longer than %zu bytes", k->size - 1);
+            return DG_EINVAL;
+        }
+        if (acl_rule_parse(&r, v, (int)k->min, why, wlen) != DG_OK)
+            return DG_EINVAL;
+        store(field_str(c, k), k->size, v, n);
+        return DG_OK;
+    }
+    case K_ROUTES:
+        return set_routes(c, k, v, n, why, wlen);
+    case K_CLAIM:
+        if (!jpath_valid(v, n) || n >= k->size) {
+            fmt(why, wlen,
+                "must be a claim name or dotted path of 1 to %d printable ASCII "
+                "characters without spaces",
+                JPATH_MAX - 1);
+            return DG_EINVAL;
+        }
+        store(field_str(c, k), k->size, v, n);
+        return DG_OK;
+    case K_PREFIX:
+        return set_prefix(c, k, v, n, why, wlen);
+    case K_RTYPES:
+        return set_room_types(c, v, why, wlen);
+    case K_RELAY:
+        return set_relay_events(c, v, why, wlen);
+    case K_RATE:
+        return set_rate(c, v, why, wlen);
     }
     fmt(why, wlen, "internal: unhandled key kind");
     return DG_EINVAL;
@@ -713,6 +938,22 @@ void cfg_defaults(cfg_t *c)
     c->conformance = 0;
     c->log_level = CFG_LOG_INFO;
     c->log_publish_level = CFG_LOG_INFO;
+    c->auth = CFG_AUTH_OFF;
+    c->jwt_clock_skew_s = 30;
+    c->jwt_require_exp = 1;
+    store(c->jwt_user_claim, sizeof(c->jwt_user_claim), "sub", 3);
+    c->token_expiry_warning_s = 60;
+    store(c->user_room_prefix, sizeof(c->user_room_prefix), "user:", 5);
+    store(c->access_jobs, sizeof(c->access_jobs), "any", 3);
+    store(c->access_queues, sizeof(c->access_queues), "any", 3);
+    store(c->access_logs, sizeof(c->access_logs), "any", 3);
+    store(c->access_logs_write, sizeof(c->access_logs_write), "any", 3);
+    store(c->access_rooms, sizeof(c->access_rooms), "any", 3);
+    store(c->access_user_rooms, sizeof(c->access_user_rooms), "none", 4);
+    c->client_rooms_max = 16;
+    c->relay_rate_count = 10;
+    c->relay_rate_per_ms = 1000;
+    c->relay_burst = 20;
 }
 
 /* "env NAME" already names the key, so env errors read "env PORT: reason" rather than
@@ -942,6 +1183,84 @@ int cfg_load_env(cfg_t *c, char *errstr, size_t errlen)
 /* ---------------------------------------------------------------------------------------------
  * Validation and queries */
 
+/* [auth] across keys: a key to verify with once tokens are looked at. */
+static int validate_auth(const cfg_t *c, char *errstr, size_t errlen)
+{
+    if (c->auth < CFG_AUTH_OFF || c->auth > CFG_AUTH_REQUIRED) {
+        fmt(errstr, errlen, "auth: unknown mode %d", c->auth);
+        return DG_EINVAL;
+    }
+    size_t slen = strnlen(c->jwt_secret, sizeof(c->jwt_secret));
+    int has_key = c->jwt_public_key_file[0] != '\0';
+    if (c->auth != CFG_AUTH_OFF) {
+        if (slen == 0 && !has_key) {
+            fmt(errstr, errlen,
+                "auth: %s needs jwt_secret (HS256) or jwt_public_key_file "
+                "(RS256/ES256)",
+                cfg_auth_name(c->auth));
+            return DG_EINVAL;
+        }
+        if (slen > 0 && has_key) {
+            fmt(errstr, errlen, "jwt_secret: set jwt_secret or jwt_public_key_file, not both");
+            return DG_EINVAL;
+        }
+        if (slen > 0 && slen < CFG_SECRET_MIN) {
+            fmt(errstr, errlen,
+                "jwt_secret: must be at least %d bytes (RFC 7518: an HS256 key "
+                "is at least 256 bits), got %zu",
+                CFG_SECRET_MIN, slen);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
+/* [access]: rules re-parsed (code may have set them), and none that needs tokens without auth. */
+static int validate_access(const cfg_t *c, char *errstr, size_t errlen)
+{
+    const char *const rules[ACL_NWHAT] = {
+        c->access_jobs,       c->access_queues, c->access_logs,
+        c->access_logs_write, c->access_rooms,  c->access_user_rooms,
+    };
+    for (int w = 0; w < ACL_NWHAT; w++) {
+        acl_rule_t r;
+        char why[256];
+        if (acl_rule_parse(&r, rules[w], w == ACL_JOBS, why, sizeof(why)) != DG_OK) {
+            fmt(errstr, errlen, "%s: %s", acl_key(w), why);
+            return DG_EINVAL;
+        }
+        if (c->auth == CFG_AUTH_OFF && acl_rule_needs_token(&r)) {
+            fmt(errstr, errlen, "%s: '%s' needs tokens (auth = optional or required)", acl_key(w),
+                rules[w]);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
+/* [rooms]: relay needs rooms, and client rooms must not be mistaken for user rooms. */
+static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
+{
+    if (c->nrelay_events > 0 && c->nclient_rooms == 0) {
+        fmt(errstr, errlen, "relay_events: events are relayed to client rooms; set client_rooms");
+        return DG_EINVAL;
+    }
+    size_t pn = strnlen(c->user_room_prefix, sizeof(c->user_room_prefix));
+    for (int i = 0; pn > 0 && i < c->nclient_rooms; i++) {
+        char t[CFG_NAME_MAX + 1];
+        int tn = snprintf(t, sizeof(t), "%s:", c->client_rooms[i]);
+        size_t m = (size_t)tn < pn ? (size_t)tn : pn;
+        if (strncmp(t, c->user_room_prefix, m) == 0) {
+            fmt(errstr, errlen,
+                "client_rooms: rooms '%s<id>' would overlap user rooms '%s<id>' "
+                "(user_room_prefix)",
+                t, c->user_room_prefix);
+            return DG_EINVAL;
+        }
+    }
+    return DG_OK;
+}
+
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
 {
     /* Fields may have been set directly by code, so ranges are re-checked here too. */
@@ -1006,7 +1325,12 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
         fmt(errstr, errlen, "socketio_path: must start and end with '/'");
         return DG_EINVAL;
     }
-    return DG_OK;
+    int rc = validate_auth(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_access(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_rooms(c, errstr, errlen);
+    return rc;
 }
 
 int cfg_queue_index(const cfg_t *c, const char *name)
@@ -1038,19 +1362,38 @@ int cfg_origin_allowed(const cfg_t *c, const char *origin)
     return 0;
 }
 
-int cfg_parse_level(const char *s)
+/* Enum values named by a table: index of s (case-insensitive), or -1; and back. */
+static int enum_parse(const char *const *names, size_t n, const char *s)
 {
-    for (size_t i = 0; i < DG_ARRAY_LEN(cfg_level_names); i++)
-        if (strcasecmp(s, cfg_level_names[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
             return (int)i;
     return -1;
 }
 
+static const char *enum_name(const char *const *names, size_t n, int v)
+{
+    return v < 0 || (size_t)v >= n ? "unknown" : names[v];
+}
+
+int cfg_parse_auth(const char *s)
+{
+    return enum_parse(cfg_auth_names, DG_ARRAY_LEN(cfg_auth_names), s);
+}
+
+const char *cfg_auth_name(int mode)
+{
+    return enum_name(cfg_auth_names, DG_ARRAY_LEN(cfg_auth_names), mode);
+}
+
+int cfg_parse_level(const char *s)
+{
+    return enum_parse(cfg_level_names, DG_ARRAY_LEN(cfg_level_names), s);
+}
+
 const char *cfg_level_name(int level)
 {
-    if (level < 0 || (size_t)level >= DG_ARRAY_LEN(cfg_level_names))
-        return "unknown";
-    return cfg_level_names[level];
+    return enum_name(cfg_level_names, DG_ARRAY_LEN(cfg_level_names), level);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1113,7 +1456,35 @@ int cfg_dump(const cfg_t *c, char *buf, size_t len)
         case K_STR:
         case K_TOKEN:
         case K_PATH:
+        case K_RULE:
+        case K_ROUTES:
+        case K_CLAIM:
+        case K_PREFIX:
             out_str(&o, field_ro(c, k));
+            break;
+        case K_SECRET:
+            out_str(&o, *(const char *)field_ro(c, k) ? "***" : "");
+            break;
+        case K_AUTH:
+            out_put(&o, "%s", cfg_auth_name(*(const int *)field_ro(c, k)));
+            break;
+        case K_RTYPES:
+            if (c->nclient_rooms == 0)
+                out_str(&o, "");
+            for (int j = 0; j < c->nclient_rooms; j++)
+                out_put(&o, "%s%s", j ? "," : "", c->client_rooms[j]);
+            break;
+        case K_RELAY:
+            if (c->nrelay_events == 0)
+                out_str(&o, "");
+            for (int j = 0; j < c->nrelay_events; j++)
+                out_put(&o, "%s%s", j ? "," : "", c->relay_events[j]);
+            break;
+        case K_RATE:
+            out_put(&o, "%d/%s", c->relay_rate_count,
+                    c->relay_rate_per_ms == 3600000 ? "h"
+                    : c->relay_rate_per_ms == 60000 ? "m"
+                                                    : "s");
             break;
         case K_INT:
             out_put(&o, "%d", *(const int *)field_ro(c, k));

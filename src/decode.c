@@ -3,7 +3,6 @@
  * it the way JSON.stringify does (shortest numbers, lowercase \u00xx, index keys first), which
  * jansson's own dumper does not, so the bytes match the Node original. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +17,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                              */
 /* ------------------------------------------------------------------------------------------ */
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. */
 static int utf8_valid(const char *s, size_t len)
@@ -360,6 +346,17 @@ static int js_stringify(json_t *v, char **out, size_t *out_len)
     return 0;
 }
 
+json_t *dec_json_parse(const char *s, size_t len)
+{
+    return parse_js(s, len);
+}
+
+int dec_json_stringify(const json_t *v, char **out, size_t *out_len)
+{
+    /* The writer only reads v; jansson's iteration API is not const-qualified. */
+    return js_stringify((json_t *)v, out, out_len);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Number(string)                                                                             */
 /* ------------------------------------------------------------------------------------------ */
@@ -452,27 +449,27 @@ static long find_field(const dec_fields_t *f, const char *name)
     return -1;
 }
 
-static int check_fields(const dec_fields_t *f, char *errstr, size_t errlen)
+int dec_fields_check(const dec_fields_t *f, char *errstr, size_t errlen)
 {
     if (!f || f->n == 0 || !f->name || !f->name_len || !f->value || !f->value_len) {
-        set_err(errstr, errlen, "entry has no fields");
+        dg_errf(errstr, errlen, "entry has no fields");
         return DG_EPROTO;
     }
     if (f->n > DEC_FIELDS_MAX) {
-        set_err(errstr, errlen, "more than %d fields", DEC_FIELDS_MAX);
+        dg_errf(errstr, errlen, "more than %d fields", DEC_FIELDS_MAX);
         return DG_EPROTO;
     }
     for (size_t i = 0; i < f->n; i++) {
         if (!f->name[i] || !f->value[i] || f->name_len[i] == 0) {
-            set_err(errstr, errlen, "field %zu: empty name", i);
+            dg_errf(errstr, errlen, "field %zu: empty name", i);
             return DG_EPROTO;
         }
         if (memchr(f->name[i], '\0', f->name_len[i]) || !utf8_valid(f->name[i], f->name_len[i])) {
-            set_err(errstr, errlen, "field %zu: name is not valid UTF-8 text", i);
+            dg_errf(errstr, errlen, "field %zu: name is not valid UTF-8 text", i);
             return DG_EPROTO;
         }
         if (!utf8_valid(f->value[i], f->value_len[i])) {
-            set_err(errstr, errlen, "field %zu: value is not valid UTF-8", i);
+            dg_errf(errstr, errlen, "field %zu: value is not valid UTF-8", i);
             return DG_EPROTO;
         }
     }
@@ -502,27 +499,27 @@ int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, ch
     int rc;
 
     if (!queue || !out) {
-        set_err(errstr, errlen, "invalid argument");
+        dg_errf(errstr, errlen, "invalid argument");
         return DG_EINVAL;
     }
     memset(out, 0, sizeof(*out));
-    if ((rc = check_fields(f, errstr, errlen)) != 0)
+    if ((rc = dec_fields_check(f, errstr, errlen)) != 0)
         return rc;
 
     long ev = find_field(f, "event");
     if (ev < 0) {
-        set_err(errstr, errlen, "no event field");
+        dg_errf(errstr, errlen, "no event field");
         return DG_EPROTO;
     }
     if (f->value_len[ev] == 0 ||
         copy_text(out->event, sizeof(out->event), f->value[ev], f->value_len[ev]) != 0) {
-        set_err(errstr, errlen, "event name empty, too long or not text");
+        dg_errf(errstr, errlen, "event name empty, too long or not text");
         return DG_EPROTO;
     }
     long jid = find_field(f, "jobId");
     if (jid >= 0 && f->value_len[jid] > 0 &&
         copy_text(out->job_id, sizeof(out->job_id), f->value[jid], f->value_len[jid]) != 0) {
-        set_err(errstr, errlen, "jobId longer than %d bytes or holds NUL", DEC_JOBID_MAX - 1);
+        dg_errf(errstr, errlen, "jobId longer than %d bytes or holds NUL", DEC_JOBID_MAX - 1);
         memset(out, 0, sizeof(*out));
         return DG_EPROTO;
     }
@@ -538,7 +535,7 @@ int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, ch
         if (bytes_eq(f->name[i], f->name_len[i], "event"))
             continue;
         if (f->name_len[i] >= sizeof(name)) {
-            set_err(errstr, errlen, "field %zu: name too long", i);
+            dg_errf(errstr, errlen, "field %zu: name too long", i);
             rc = DG_EPROTO;
             goto fail;
         }
@@ -573,7 +570,7 @@ int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, ch
     return 0;
 
 oom:
-    set_err(errstr, errlen, "out of memory");
+    dg_errf(errstr, errlen, "out of memory");
     rc = DG_ENOMEM;
 fail:
     json_decref(obj);
@@ -619,21 +616,21 @@ static int log_members(json_t *obj, dec_event_t *out, char *errstr, size_t errle
     json_t *lv = json_object_get(obj, "level"), *ns = json_object_get(obj, "ns");
     json_t *msg = json_object_get(obj, "msg"), *ts = json_object_get(obj, "ts");
     if (!json_is_string(lv) || dec_level_parse(json_string_value(lv), json_string_length(lv)) < 0) {
-        set_err(errstr, errlen, "level missing or unknown");
+        dg_errf(errstr, errlen, "level missing or unknown");
         return -1;
     }
     if (!json_is_string(ns) || json_string_length(ns) == 0 ||
         copy_text(out->ns, sizeof(out->ns), json_string_value(ns), json_string_length(ns)) != 0) {
-        set_err(errstr, errlen, "ns missing, empty or longer than %d bytes", DEC_NS_MAX - 1);
+        dg_errf(errstr, errlen, "ns missing, empty or longer than %d bytes", DEC_NS_MAX - 1);
         return -1;
     }
     if (!json_is_string(msg)) {
-        set_err(errstr, errlen, "msg missing or not a string");
+        dg_errf(errstr, errlen, "msg missing or not a string");
         return -1;
     }
     if (!json_is_string(ts) || json_string_length(ts) == 0 ||
         memchr(json_string_value(ts), '\0', json_string_length(ts))) {
-        set_err(errstr, errlen, "ts missing or not a string");
+        dg_errf(errstr, errlen, "ts missing or not a string");
         return -1;
     }
     out->level = dec_level_parse(json_string_value(lv), json_string_length(lv));
@@ -647,18 +644,18 @@ int dec_log_entry(const dec_fields_t *f, dec_event_t *out, char *errstr, size_t 
     int rc;
 
     if (!out) {
-        set_err(errstr, errlen, "invalid argument");
+        dg_errf(errstr, errlen, "invalid argument");
         return DG_EINVAL;
     }
     memset(out, 0, sizeof(*out));
-    if ((rc = check_fields(f, errstr, errlen)) != 0)
+    if ((rc = dec_fields_check(f, errstr, errlen)) != 0)
         return rc;
 
     long js = find_field(f, "json");
     if (js >= 0) {
         obj = parse_js(f->value[js], f->value_len[js]);
         if (!json_is_object(obj)) {
-            set_err(errstr, errlen, "json field is not a JSON object");
+            dg_errf(errstr, errlen, "json field is not a JSON object");
             rc = DG_EPROTO;
             goto fail;
         }
@@ -670,7 +667,7 @@ int dec_log_entry(const dec_fields_t *f, dec_event_t *out, char *errstr, size_t 
         for (size_t k = 0; k < DG_ARRAY_LEN(keys); k++) {
             long i = find_field(f, keys[k]);
             if (i < 0) {
-                set_err(errstr, errlen, "no %s field", keys[k]);
+                dg_errf(errstr, errlen, "no %s field", keys[k]);
                 rc = DG_EPROTO;
                 goto fail;
             }
@@ -686,7 +683,7 @@ int dec_log_entry(const dec_fields_t *f, dec_event_t *out, char *errstr, size_t 
     if ((rc = js_stringify(obj, &out->json, &out->json_len)) != 0)
         goto oom;
     if (out->json_len > DEC_LOG_MAX) {
-        set_err(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
+        dg_errf(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
         rc = DG_EPROTO;
         goto fail;
     }
@@ -694,7 +691,7 @@ int dec_log_entry(const dec_fields_t *f, dec_event_t *out, char *errstr, size_t 
     return 0;
 
 oom:
-    set_err(errstr, errlen, "out of memory");
+    dg_errf(errstr, errlen, "out of memory");
     rc = DG_ENOMEM;
 fail:
     json_decref(obj);
@@ -738,21 +735,21 @@ int dec_log_normalize(const char *json, size_t len, const char *now_iso, dec_eve
     int rc = DG_EINVAL;
 
     if (!out) {
-        set_err(errstr, errlen, "invalid argument");
+        dg_errf(errstr, errlen, "invalid argument");
         return DG_EINVAL;
     }
     memset(out, 0, sizeof(*out));
     if (!json || !now_iso) {
-        set_err(errstr, errlen, "invalid argument");
+        dg_errf(errstr, errlen, "invalid argument");
         return DG_EINVAL;
     }
     if (len > DEC_LOG_MAX) {
-        set_err(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
+        dg_errf(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
         return DG_ELIMIT;
     }
     in = parse_js(json, len);
     if (!json_is_object(in)) {
-        set_err(errstr, errlen, "log entry is not a JSON object");
+        dg_errf(errstr, errlen, "log entry is not a JSON object");
         goto fail;
     }
     json_t *lv = json_object_get(in, "level"), *ns = json_object_get(in, "ns");
@@ -766,22 +763,22 @@ int dec_log_normalize(const char *json, size_t len, const char *now_iso, dec_eve
         ts = NULL;
     if (lv && (!json_is_string(lv) ||
                dec_level_parse(json_string_value(lv), json_string_length(lv)) < 0)) {
-        set_err(errstr, errlen, "level must be one of trace, debug, info, warn, error, fatal");
+        dg_errf(errstr, errlen, "level must be one of trace, debug, info, warn, error, fatal");
         goto fail;
     }
     if (ns && (!json_is_string(ns) || json_string_length(ns) == 0 ||
                json_string_length(ns) >= DEC_NS_MAX ||
                memchr(json_string_value(ns), '\0', json_string_length(ns)))) {
-        set_err(errstr, errlen, "ns must be a non-empty string of at most %d bytes",
+        dg_errf(errstr, errlen, "ns must be a non-empty string of at most %d bytes",
                 DEC_NS_MAX - 1);
         goto fail;
     }
     if (!json_is_string(msg)) {
-        set_err(errstr, errlen, "msg must be a string");
+        dg_errf(errstr, errlen, "msg must be a string");
         goto fail;
     }
     if (ts && (!json_is_string(ts) || !iso_valid(json_string_value(ts), json_string_length(ts)))) {
-        set_err(errstr, errlen, "ts must be an ISO-8601 timestamp");
+        dg_errf(errstr, errlen, "ts must be an ISO-8601 timestamp");
         goto fail;
     }
     norm = json_object();
@@ -804,7 +801,7 @@ int dec_log_normalize(const char *json, size_t len, const char *now_iso, dec_eve
     if (js_stringify(norm, &out->json, &out->json_len) != 0)
         goto oom;
     if (out->json_len > DEC_LOG_MAX) {
-        set_err(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
+        dg_errf(errstr, errlen, "log entry larger than %d bytes", DEC_LOG_MAX);
         rc = DG_ELIMIT;
         goto fail;
     }
@@ -813,7 +810,7 @@ int dec_log_normalize(const char *json, size_t len, const char *now_iso, dec_eve
     return 0;
 
 oom:
-    set_err(errstr, errlen, "out of memory");
+    dg_errf(errstr, errlen, "out of memory");
     rc = DG_ENOMEM;
 fail:
     json_decref(in);

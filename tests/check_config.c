@@ -52,6 +52,28 @@ static const char *const all_keys[] = {
     "conformance",
     "log_level",
     "log_publish_level",
+    "auth",
+    "jwt_secret",
+    "jwt_public_key_file",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_clock_skew_s",
+    "jwt_require_exp",
+    "jwt_user_claim",
+    "token_expiry_warning_s",
+    "user_room_prefix",
+    "access_jobs",
+    "access_queues",
+    "access_logs",
+    "access_logs_write",
+    "access_rooms",
+    "access_user_rooms",
+    "routes",
+    "client_rooms",
+    "client_rooms_max",
+    "relay_events",
+    "relay_rate",
+    "relay_burst",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -190,6 +212,29 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.conformance, 0);
     ck_assert_int_eq(c.log_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.log_publish_level, CFG_LOG_INFO);
+    ck_assert_int_eq(c.auth, CFG_AUTH_OFF);
+    ck_assert_str_eq(c.jwt_secret, "");
+    ck_assert_str_eq(c.jwt_public_key_file, "");
+    ck_assert_str_eq(c.jwt_issuer, "");
+    ck_assert_str_eq(c.jwt_audience, "");
+    ck_assert_int_eq(c.jwt_clock_skew_s, 30);
+    ck_assert_int_eq(c.jwt_require_exp, 1);
+    ck_assert_str_eq(c.jwt_user_claim, "sub");
+    ck_assert_int_eq(c.token_expiry_warning_s, 60);
+    ck_assert_str_eq(c.user_room_prefix, "user:");
+    ck_assert_str_eq(c.access_jobs, "any");
+    ck_assert_str_eq(c.access_queues, "any");
+    ck_assert_str_eq(c.access_logs, "any");
+    ck_assert_str_eq(c.access_logs_write, "any");
+    ck_assert_str_eq(c.access_rooms, "any");
+    ck_assert_str_eq(c.access_user_rooms, "none");
+    ck_assert_str_eq(c.routes, "");
+    ck_assert_int_eq(c.nclient_rooms, 0);
+    ck_assert_int_eq(c.client_rooms_max, 16);
+    ck_assert_int_eq(c.nrelay_events, 0);
+    ck_assert_int_eq(c.relay_rate_count, 10);
+    ck_assert_int_eq(c.relay_rate_per_ms, 1000);
+    ck_assert_int_eq(c.relay_burst, 20);
 
     char err[512] = "";
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
@@ -241,13 +286,11 @@ START_TEST(test_reference_conf_truncated)
     size_t n = fread(text, 1, sizeof(text), f);
     fclose(f);
     char tmp[64];
-    write_tmp(tmp, "", 0);
+    write_tmp(tmp, text, n);
     int fails = 0;
-    for (size_t cut = 0; cut <= n; cut++) {
-        FILE *w = fopen(tmp, "w");
-        ck_assert_ptr_nonnull(w);
-        ck_assert_uint_eq(fwrite(text, 1, cut, w), cut);
-        fclose(w);
+    /* Longest first: each cut is one truncate() of the same file, not a rewrite. */
+    for (size_t cut = n + 1; cut-- > 0;) {
+        ck_assert_int_eq(truncate(tmp, (off_t)cut), 0);
         cfg_t c;
         cfg_defaults(&c);
         char err[512] = "", prefix[128];
@@ -341,6 +384,49 @@ static const struct {
     {"log_level", "off", "off"},
     {"log_publish_level", "error", "error"},
     {"log_publish_level", "off", "off"},
+    {"auth", "off", "off"},
+    {"auth", "Optional", "optional"},
+    {"auth", "required", "required"},
+    {"jwt_secret", "0123456789abcdef0123456789abcdef", "***"},
+    {"jwt_secret", "short", "***"}, /* length is checked by cfg_validate, with auth on */
+    {"jwt_secret", "", "\"\""},
+    {"jwt_public_key_file", "/etc/dualgate/issuer.pem", "/etc/dualgate/issuer.pem"},
+    {"jwt_issuer", "https://auth.example/", "https://auth.example/"},
+    {"jwt_audience", "dualgate api", "\"dualgate api\""},
+    {"jwt_clock_skew_s", "0", "0"},
+    {"jwt_clock_skew_s", "3600", "3600"},
+    {"jwt_require_exp", "no", "false"},
+    {"jwt_user_claim", "userId", "userId"},
+    {"jwt_user_claim", "user.id", "user.id"},
+    {"jwt_user_claim", "https://example.com/uid", "https://example.com/uid"},
+    {"token_expiry_warning_s", "0", "0"},
+    {"token_expiry_warning_s", "86400", "86400"},
+    {"user_room_prefix", "u/", "u/"},
+    {"user_room_prefix", "", "\"\""},
+    {"access_jobs", "owner:userId | scope:jobs:all", "\"owner:userId | scope:jobs:all\""},
+    {"access_jobs", "none", "none"},
+    {"access_queues", "authenticated", "authenticated"},
+    {"access_logs", "scope:logs:read|claim:role=admin", "scope:logs:read|claim:role=admin"},
+    {"access_logs_write", "claim:realm_access.roles=ops", "claim:realm_access.roles=ops"},
+    {"access_rooms", "authenticated", "authenticated"},
+    {"access_user_rooms", "scope:admin", "scope:admin"},
+    {"routes", "", "\"\""},
+    {"routes",
+     "channel:notifications=notification-received@user:{user_id}, "
+     "stream:user-status=user-status-changed@all",
+     "\"channel:notifications=notification-received@user:{user_id}, "
+     "stream:user-status=user-status-changed@all\""},
+    {"routes", "stream:{app}:feat=feature-status@project:{project.id}",
+     "stream:{app}:feat=feature-status@project:{project.id}"},
+    {"client_rooms", "", "\"\""},
+    {"client_rooms", "project, chat", "project,chat"},
+    {"client_rooms_max", "1", "1"},
+    {"relay_events", "", "\"\""},
+    {"relay_events", "typing,stop_typing", "typing,stop_typing"},
+    {"relay_rate", "10/s", "10/s"},
+    {"relay_rate", "600/m", "600/m"},
+    {"relay_rate", "100000/h", "100000/h"},
+    {"relay_burst", "1", "1"},
 };
 
 START_TEST(test_key_good)
@@ -481,6 +567,72 @@ static const struct {
     {"conformance", "", "not a boolean (true/false, yes/no, on/off, 1/0)"},
     {"log_level", "verbose", "unknown level (debug, info, warn, error, off)"},
     {"log_publish_level", "", "unknown level (debug, info, warn, error, off)"},
+    {"auth", "on", "must be off, optional or required"},
+    {"auth", "", "must be off, optional or required"},
+    {"jwt_secret", "a\tb", "must not contain control characters"},
+    {"jwt_public_key_file", "a\nb", "must not contain control characters"},
+    {"jwt_clock_skew_s", "-1", "must be between 0 and 3600"},
+    {"jwt_clock_skew_s", "3601", "must be between 0 and 3600"},
+    {"jwt_require_exp", "sometimes", "not a boolean (true/false, yes/no, on/off, 1/0)"},
+    {"jwt_user_claim", "",
+     "must be a claim name or dotted path of 1 to 127 printable ASCII characters without "
+     "spaces"},
+    {"jwt_user_claim", "user id",
+     "must be a claim name or dotted path of 1 to 127 printable ASCII characters without "
+     "spaces"},
+    {"token_expiry_warning_s", "86401", "must be between 0 and 86400"},
+    {"user_room_prefix", "user :", "must be printable ASCII without spaces, ',', '{' or '}'"},
+    {"user_room_prefix", "u{x}", "must be printable ASCII without spaces, ',', '{' or '}'"},
+    {"user_room_prefix",
+     "job:", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix", "jo", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix",
+     "queue:u:", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"user_room_prefix", "log", "user rooms would overlap the broker's job:, queue: or logs rooms"},
+    {"access_jobs", "",
+     "empty term (any, none, authenticated, scope:NAME, claim:PATH=VALUE, "
+     "owner:PATH)"},
+    {"access_jobs", "any | scope:x", "'any' and 'none' must stand alone"},
+    {"access_queues", "owner:userId", "owner:PATH is only for access_jobs"},
+    {"access_logs", "scope:", "empty scope name"},
+    {"access_logs", "claim:role", "claim term needs claim:PATH=VALUE"},
+    {"access_logs", "everyone",
+     "unknown term 'everyone' (any, none, authenticated, scope:NAME, "
+     "claim:PATH=VALUE, owner:PATH)"},
+    {"access_rooms", "scope:a||scope:b",
+     "empty term (any, none, authenticated, scope:NAME, "
+     "claim:PATH=VALUE, owner:PATH)"},
+    {"routes", "channel:notifications",
+     "route 1 'channel:notifications': missing '=' before the event name"},
+    {"routes", "stream:a=e@all,queue:b=e@all",
+     "route 2 'queue:b=e@all': unknown source type 'queue' (channel or stream)"},
+    {"routes", "channel:n*=e@all",
+     "route 1 'channel:n*=e@all': channel patterns are not "
+     "supported ('*')"},
+    {"routes", "channel:n=connect@all",
+     "route 1 'channel:n=connect@all': event name 'connect' is reserved by Socket.IO"},
+    {"routes", "channel:n=e@user:{id",
+     "route 1 'channel:n=e@user:{id': unclosed '{' in room "
+     "template"},
+    {"routes", "channel:n=e@job:{id}",
+     "route 1 'channel:n=e@job:{id}': room template names a "
+     "reserved room (logs, job:..., queue:...)"},
+    {"routes", "channel:n=e@all, channel:n=f@all",
+     "route 2 'channel:n=f@all': channel 'n' is already routed (route 1)"},
+    {"client_rooms", "a b", "invalid room type name 'a b' (allowed: A-Z a-z 0-9 _ . -)"},
+    {"client_rooms", "project,job", "room type 'job' is reserved (job and queue rooms)"},
+    {"client_rooms", "chat,chat", "duplicate room type name 'chat'"},
+    {"client_rooms_max", "0", "must be between 1 and 1024"},
+    {"relay_events", "typing,join_room",
+     "event 'join_room' cannot be relayed (used by Socket.IO or dualgate)"},
+    {"relay_events", "typing,,x", "empty event name in list"},
+    {"relay_rate", "10", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "10/d", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "10/ss", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "/s", "must be <count>/<s|m|h> (e.g. 10/s)"},
+    {"relay_rate", "0/s", "count must be between 1 and 100000"},
+    {"relay_rate", "x/s", "count is not an integer"},
+    {"relay_burst", "0", "must be between 1 and 100000"},
     {"nope", "1", "unknown key"},
     {"Port", "80", "unknown key"},
 };
@@ -724,6 +876,38 @@ START_TEST(test_env_errors)
     setenv("DUALGATE_LOG_LEVEL", "loud", 1);
     ck_assert_int_eq(cfg_load_env(&c, err, sizeof(err)), DG_EINVAL);
     ck_assert_str_eq(err, "env DUALGATE_LOG_LEVEL: unknown level (debug, info, warn, error, off)");
+    env_clear();
+}
+END_TEST
+
+/* The names deployments rely on (issue 10): DUALGATE_AUTH, DUALGATE_JWT_SECRET, ... */
+START_TEST(test_env_auth)
+{
+    env_clear();
+    cfg_t c;
+    cfg_defaults(&c);
+    char err[512] = "", buf[16384];
+    setenv("DUALGATE_AUTH", "required", 1);
+    setenv("DUALGATE_JWT_SECRET", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", 1);
+    setenv("DUALGATE_JWT_ISSUER", "https://auth.example", 1);
+    setenv("DUALGATE_JWT_AUDIENCE", "gateway", 1);
+    setenv("DUALGATE_ROUTES", "channel:notifications=notification-received@user:{user_id}", 1);
+    setenv("DUALGATE_ACCESS_JOBS", "owner:userId", 1);
+    ck_assert_msg(cfg_load_env(&c, err, sizeof(err)) == DG_OK, "%s", err);
+    ck_assert_int_eq(c.auth, CFG_AUTH_REQUIRED);
+    ck_assert_str_eq(c.jwt_secret, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
+    ck_assert_str_eq(c.jwt_issuer, "https://auth.example");
+    ck_assert_str_eq(c.jwt_audience, "gateway");
+    ck_assert_str_eq(c.routes, "channel:notifications=notification-received@user:{user_id}");
+    ck_assert_str_eq(c.access_jobs, "owner:userId");
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
+    ck_assert_int_eq(cfg_dump(&c, buf, sizeof(buf)), DG_OK);
+    ck_assert_ptr_null(strstr(buf, "s3cr3t"));
+    ck_assert_ptr_nonnull(strstr(buf, "\njwt_secret = ***\n"));
+    setenv("DUALGATE_ROUTES", "channel:x", 1);
+    ck_assert_int_eq(cfg_load_env(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "env DUALGATE_ROUTES: route 1 'channel:x': missing '=' before the "
+                          "event name");
     env_clear();
 }
 END_TEST
@@ -1014,6 +1198,82 @@ START_TEST(test_validate_fields)
 }
 END_TEST
 
+/* [auth], [access] and [rooms] across keys. */
+static const struct {
+    const char *text; /* config file */
+    const char *err;  /* cfg_validate's error, "" for none */
+} auth_validate[] = {
+    {"auth = off\n", ""},
+    {"auth = off\njwt_secret = short\n", ""}, /* unused while auth is off */
+    {"auth = required\n",
+     "auth: required needs jwt_secret (HS256) or jwt_public_key_file (RS256/ES256)"},
+    {"auth = optional\n",
+     "auth: optional needs jwt_secret (HS256) or jwt_public_key_file (RS256/ES256)"},
+    {"auth = required\njwt_secret = 0123456789abcdef0123456789abcdef\n", ""},
+    {"auth = required\njwt_secret = 0123456789abcdef0123456789abcde\n",
+     "jwt_secret: must be at least 32 bytes (RFC 7518: an HS256 key is at least 256 bits), got "
+     "31"},
+    {"auth = required\njwt_public_key_file = /k.pem\n", ""}, /* read by auth_verifier_new */
+    {"auth = required\njwt_public_key_file = /k.pem\n"
+     "jwt_secret = 0123456789abcdef0123456789abcdef\n",
+     "jwt_secret: set jwt_secret or jwt_public_key_file, not both"},
+    {"access_jobs = owner:userId\n",
+     "access_jobs: 'owner:userId' needs tokens (auth = optional or required)"},
+    {"access_logs = scope:logs | claim:a=b\n",
+     "access_logs: 'scope:logs | claim:a=b' needs tokens (auth = optional or required)"},
+    {"access_rooms = none\naccess_queues = none\n", ""},
+    {"auth = optional\njwt_secret = 0123456789abcdef0123456789abcdef\n"
+     "access_jobs = owner:userId | scope:admin\naccess_user_rooms = claim:role=admin\n",
+     ""},
+    {"relay_events = typing\n",
+     "relay_events: events are relayed to client rooms; set client_rooms"},
+    {"relay_events = typing\nclient_rooms = chat\n", ""},
+    {"client_rooms = chat,user\n",
+     "client_rooms: rooms 'user:<id>' would overlap user rooms 'user:<id>' (user_room_prefix)"},
+    {"client_rooms = u\nuser_room_prefix = u:x\n",
+     "client_rooms: rooms 'u:<id>' would overlap user rooms 'u:x<id>' (user_room_prefix)"},
+    {"client_rooms = user\nuser_room_prefix = \"\"\n", ""},
+    {"client_rooms = users\n", ""},
+};
+
+START_TEST(test_validate_auth)
+{
+    cfg_t c;
+    cfg_defaults(&c);
+    char path[64], err[512] = "";
+    ck_assert_msg(load_text(&c, auth_validate[_i].text, path, err, sizeof(err)) == DG_OK, "%s",
+                  err);
+    err[0] = '\0';
+    int rc = cfg_validate(&c, err, sizeof(err));
+    ck_assert_str_eq(err, auth_validate[_i].err);
+    ck_assert_int_eq(rc, auth_validate[_i].err[0] ? DG_EINVAL : DG_OK);
+}
+END_TEST
+
+/* Code that sets fields directly gets the same checks. */
+START_TEST(test_validate_auth_fields)
+{
+    cfg_t c;
+    char err[512] = "";
+    cfg_defaults(&c);
+    c.auth = 3;
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "auth: unknown mode 3");
+    cfg_defaults(&c);
+    snprintf(c.access_queues, sizeof(c.access_queues), "owner:x");
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "access_queues: owner:PATH is only for access_jobs");
+    cfg_defaults(&c);
+    c.jwt_clock_skew_s = -1;
+    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "jwt_clock_skew_s: must be between 0 and 3600, got -1");
+    ck_assert_int_eq(cfg_parse_auth("REQUIRED"), CFG_AUTH_REQUIRED);
+    ck_assert_int_eq(cfg_parse_auth("yes"), -1);
+    ck_assert_str_eq(cfg_auth_name(CFG_AUTH_OPTIONAL), "optional");
+    ck_assert_str_eq(cfg_auth_name(7), "unknown");
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Levels and dump */
 
@@ -1077,7 +1337,29 @@ START_TEST(test_dump_defaults)
              "max_pending_sessions = 1024\n"
              "conformance = false\n"
              "log_level = info\n"
-             "log_publish_level = info\n",
+             "log_publish_level = info\n"
+             "auth = off\n"
+             "jwt_secret = \"\"\n"
+             "jwt_public_key_file = \"\"\n"
+             "jwt_issuer = \"\"\n"
+             "jwt_audience = \"\"\n"
+             "jwt_clock_skew_s = 30\n"
+             "jwt_require_exp = true\n"
+             "jwt_user_claim = sub\n"
+             "token_expiry_warning_s = 60\n"
+             "user_room_prefix = user:\n"
+             "access_jobs = any\n"
+             "access_queues = any\n"
+             "access_logs = any\n"
+             "access_logs_write = any\n"
+             "access_rooms = any\n"
+             "access_user_rooms = none\n"
+             "routes = \"\"\n"
+             "client_rooms = \"\"\n"
+             "client_rooms_max = 16\n"
+             "relay_events = \"\"\n"
+             "relay_rate = 10/s\n"
+             "relay_burst = 20\n",
              c.document_root, c.client_js[0] ? c.client_js : "\"\"");
     ck_assert_str_eq(buf, want);
 }
@@ -1162,6 +1444,7 @@ Suite *config_suite(void)
     t = tcase_create("env");
     tcase_add_test(t, test_env_legacy_and_specific);
     tcase_add_test(t, test_env_errors);
+    tcase_add_test(t, test_env_auth);
     tcase_add_test(t, test_env_empty_ignored);
     tcase_add_loop_test(t, test_env_every_key, 0, (int)NKEYS);
     suite_add_tcase(s, t);
@@ -1178,6 +1461,9 @@ Suite *config_suite(void)
     tcase_add_test(t, test_validate_soft_limit);
     tcase_add_test(t, test_validate_fd_limit);
     tcase_add_test(t, test_validate_fields);
+    tcase_add_loop_test(t, test_validate_auth, 0,
+                        (int)(sizeof(auth_validate) / sizeof(auth_validate[0])));
+    tcase_add_test(t, test_validate_auth_fields);
     suite_add_tcase(s, t);
 
     t = tcase_create("dump");
