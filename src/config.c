@@ -1292,11 +1292,6 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
             return DG_EINVAL;
         }
     }
-    if (c->queue_soft_bytes > c->queue_max_bytes) {
-        fmt(errstr, errlen, "queue_soft_bytes: %ld is above queue_max_bytes (%ld)",
-            c->queue_soft_bytes, c->queue_max_bytes);
-        return DG_EINVAL;
-    }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
         unsigned long need = (unsigned long)c->max_connections + CFG_FD_RESERVE;

@@ -1,7 +1,8 @@
 /* gate.c - accepts on the real listening socket, holds each connection until its request head
  * (and a small body) can be peeked whole, then queues it for CivetWeb's master thread, which
  * polls an eventfd sitting under its old listening fd number. Held connections are kept in
- * arrival order, which is also deadline order (one timeout), so one timer serves them all. */
+ * arrival order, which is also deadline order (one timeout), so one timer serves them all; a
+ * connection whose head is complete moves, node and all, to the queue CivetWeb pops. */
 #include "gate.h"
 
 #include <errno.h>
@@ -40,11 +41,6 @@ typedef struct held {
     struct sockaddr_in addr;
 } held_t;
 
-typedef struct qent {
-    int fd;
-    struct sockaddr_in addr;
-} qent_t;
-
 struct gt {
     el_t *loop;
     gt_cfg_t cfg;
@@ -57,10 +53,10 @@ struct gt {
     el_timer_t timer;
     char *peek;
     size_t peek_cap;
-    /* the queue to CivetWeb: lock */
+    /* connections whose head is complete, for CivetWeb: lock */
     pthread_mutex_t lock;
-    qent_t *q;
-    size_t qhead, qlen, qcap;
+    list_t ready;
+    size_t qlen;
     int stopped;
     atomic_ullong accepted, passed, timed_out, evicted, refused, left;
     atomic_int npending;
@@ -119,55 +115,45 @@ static int gate_next(void *ud, struct sockaddr *addr, socklen_t *len)
 {
     gt_t *g = ud;
     pthread_mutex_lock(&g->lock);
-    if (!g->qlen) {
+    list_t *first = list_first(&g->ready);
+    if (!first) {
         evfd_set(g, 0);
         pthread_mutex_unlock(&g->lock);
         errno = EAGAIN;
         return -1;
     }
-    qent_t e = g->q[g->qhead];
-    g->qhead = (g->qhead + 1) % g->qcap;
+    list_unlink(first);
     if (--g->qlen == 0)
         evfd_set(g, 0);
     pthread_mutex_unlock(&g->lock);
+    held_t *h = DG_CONTAINER_OF(first, held_t, node);
+    int fd = h->io.fd;
     if (addr && len) {
-        memcpy(addr, &e.addr, *len < sizeof(e.addr) ? *len : sizeof(e.addr));
-        *len = sizeof(e.addr);
+        memcpy(addr, &h->addr, *len < sizeof(h->addr) ? *len : sizeof(h->addr));
+        *len = sizeof(h->addr);
     }
+    free(h);
     atomic_fetch_add(&g->passed, 1);
-    return e.fd;
+    return fd;
 }
 
-static void queue_push(gt_t *g, int fd, const struct sockaddr_in *addr)
+/* Moves h (off the held list) to the queue CivetWeb pops. Thread: the gate's loop. */
+static void queue_push(gt_t *g, held_t *h)
 {
     int refused = 0;
     pthread_mutex_lock(&g->lock);
     if (g->stopped || g->qlen >= QUEUE_MAX) {
         refused = 1;
     } else {
-        if (g->qlen == g->qcap) {
-            size_t cap = g->qcap ? g->qcap * 2 : 64;
-            qent_t *q = malloc(cap * sizeof(*q));
-            if (!q) {
-                refused = 1;
-                goto out;
-            }
-            for (size_t i = 0; i < g->qlen; i++)
-                q[i] = g->q[(g->qhead + i) % g->qcap];
-            free(g->q);
-            g->q = q;
-            g->qcap = cap;
-            g->qhead = 0;
-        }
-        g->q[(g->qhead + g->qlen) % g->qcap] = (qent_t){fd, *addr};
+        list_push(&g->ready, &h->node);
         if (g->qlen++ == 0)
             evfd_set(g, 1);
     }
-out:
     pthread_mutex_unlock(&g->lock);
     if (refused) {
         atomic_fetch_add(&g->refused, 1);
-        refuse(fd, 503);
+        refuse(h->io.fd, 503);
+        free(h);
     }
 }
 
@@ -182,31 +168,31 @@ static void arm(gt_t *g)
         el_timer_cancel(g->loop, &g->timer);
 }
 
+/* Takes h off the held list and the loop; its fd stays open (io.fd keeps it). */
 static void release(gt_t *g, held_t *h)
 {
+    int fd = h->io.fd;
     el_io_del(g->loop, &h->io);
+    h->io.fd = fd;
     list_unlink(&h->node);
     g->nheld--;
     atomic_fetch_sub(&g->npending, 1);
-    free(h);
 }
 
 static void drop(gt_t *g, held_t *h, int status)
 {
-    int fd = h->io.fd;
     release(g, h);
     if (status)
-        refuse(fd, status);
+        refuse(h->io.fd, status);
     else
-        close(fd);
+        close(h->io.fd);
+    free(h);
 }
 
 static void pass(gt_t *g, held_t *h)
 {
-    int fd = h->io.fd;
-    struct sockaddr_in a = h->addr;
     release(g, h);
-    queue_push(g, fd, &a);
+    queue_push(g, h);
 }
 
 /* Content-Length of the head in p[0..len) (which ends in CRLFCRLF), 0 when absent or odd. */
@@ -352,6 +338,7 @@ gt_t *gt_new(el_t *l, const gt_cfg_t *cfg)
     g->fake_fd = -1;
     g->timer.cb = timer_cb;
     list_init(&g->held);
+    list_init(&g->ready);
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->wait_mu, NULL);
     pthread_cond_init(&g->wait_cv, NULL);
@@ -472,12 +459,14 @@ void gt_stop(gt_t *g)
     ho_set_source(g->fake_fd, NULL, NULL);
     pthread_mutex_lock(&g->lock);
     g->stopped = 1;
-    while (g->qlen) {
-        qent_t e = g->q[g->qhead];
-        g->qhead = (g->qhead + 1) % g->qcap;
+    list_t *first;
+    while ((first = list_first(&g->ready))) {
+        held_t *h = DG_CONTAINER_OF(first, held_t, node);
+        list_unlink(first);
         g->qlen--;
         atomic_fetch_add(&g->refused, 1);
-        refuse(e.fd, 503);
+        refuse(h->io.fd, 503);
+        free(h);
     }
     evfd_set(g, 0);
     g->fake_fd = -1; /* CivetWeb closes that number in mg_stop: never touch it again */
@@ -488,7 +477,6 @@ void gt_free(gt_t *g)
 {
     if (!g)
         return;
-    free(g->q);
     free(g->peek);
     if (g->spare >= 0)
         close(g->spare);

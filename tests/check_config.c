@@ -1091,15 +1091,13 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Validation */
 
-START_TEST(test_validate_soft_limit)
+START_TEST(test_validate_limits)
 {
     cfg_t c;
     cfg_defaults(&c);
     char err[512] = "";
-    c.queue_soft_bytes = c.queue_max_bytes + 1;
-    ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_EINVAL);
-    ck_assert_str_eq(err, "queue_soft_bytes: 4194305 is above queue_max_bytes (4194304)");
-    c.queue_soft_bytes = c.queue_max_bytes;
+    /* a soft limit above the hard one never triggers: allowed (tests shrink the hard one) */
+    c.queue_max_bytes = 300;
     ck_assert_int_eq(cfg_validate(&c, err, sizeof(err)), DG_OK);
     /* threads no longer follow connections: 100,000 connections on 64 workers is valid */
     c.max_connections = 100000;
@@ -1458,7 +1456,7 @@ Suite *config_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("validate");
-    tcase_add_test(t, test_validate_soft_limit);
+    tcase_add_test(t, test_validate_limits);
     tcase_add_test(t, test_validate_fd_limit);
     tcase_add_test(t, test_validate_fields);
     tcase_add_loop_test(t, test_validate_auth, 0,
