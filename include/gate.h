@@ -37,6 +37,9 @@ int gt_attach(gt_t *g, int port, char *errstr, size_t errlen);
 /* Stops accepting: closes the listening socket, answers every held or queued connection 503,
  * and detaches from CivetWeb. Waits until the loop has done it. Thread: main, before mg_stop. */
 void gt_stop(gt_t *g);
+/* Makes CivetWeb's master thread return from its poll at once (it otherwise sleeps out a 2 s
+ * quantum before it sees mg_stop's flag). Thread: main, right before mg_stop. */
+void gt_release_master(gt_t *g);
 void gt_free(gt_t *g);
 
 typedef struct gt_stats {

@@ -28,6 +28,10 @@ void ho_shutdown(void);
  * through the interposition, or taken already) / DG_EIO (errstr says). */
 int ho_take(const char *ip, int port, char *errstr, size_t errlen);
 
+/* CivetWeb's fd for the connection from ip:port (verified with getpeername), or -1: for
+ * ioctl(FIONREAD) and poll() only, never to read, write or close. */
+int ho_peer_fd(const char *ip, int port);
+
 /* Where accept() on fake_fd gets its connections instead of the kernel: next(ud, addr, len)
  * returns a connected fd (filling addr/len like accept) or -1 with errno EAGAIN. One source at a
  * time; NULL next removes it (accept on fake_fd then fails with EAGAIN). */

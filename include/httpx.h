@@ -18,7 +18,8 @@ struct mg_connection;
 /* What the helpers need; owned by the server, outlives every request. */
 typedef struct httpx {
     const cfg_t *cfg;
-    adm_t *adm; /* bad requests are counted here */
+    adm_t *adm;           /* bad requests are counted here */
+    size_t body_buffered; /* bodies up to this size are whole in CivetWeb's buffer (the gate waited) */
 } httpx_t;
 
 const char *httpx_status_text(int status);
@@ -35,9 +36,15 @@ void httpx_cors(const cfg_t *cfg, const char *origin, buf_t *out);
 /* Appends the JSON body {"error":code,"message":msg}. */
 void httpx_error_body(buf_t *out, const char *code, const char *msg);
 
-/* Writes a response with CORS headers for c's Origin (extra: more header lines or NULL). */
+/* Writes a response with CORS headers for c's Origin (extra: more header lines or NULL). A
+ * request that announced a body larger than body_buffered (or a chunked one) is answered on
+ * the taken-over socket, which is then closed: CivetWeb would otherwise read and discard the
+ * rest of that body on its worker, however slowly it trickles in. */
 void httpx_send(const httpx_t *h, struct mg_connection *c, int status, const char *ctype,
                 const char *body, size_t len, const char *extra);
+/* 1 when c's body may still be arriving: over body_buffered, or chunked. Such a body holds a
+ * worker while it is read; a smaller one is already whole. */
+int httpx_body_may_trickle(const httpx_t *h, const struct mg_connection *c);
 /* Writes a JSON error answer; 4xx are counted as bad requests. Returns status. */
 int httpx_send_error(const httpx_t *h, struct mg_connection *c, int status, const char *code,
                      const char *msg, const char *extra);

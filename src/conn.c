@@ -267,12 +267,12 @@ void cn_close(cn_t *c, int reason)
     cn_env_t *env = c->env;
     atomic_fetch_sub(&env->stats.open[c->ops->kind], 1);
     add(&env->stats.closed[c->ops->kind][c->closed], 1);
-    pthread_mutex_lock(&env->lock);
+    c->ops->close(c, c->closed);
+    pthread_mutex_lock(&env->lock); /* idle means every close callback has run */
     list_unlink(&c->node);
     if (--env->nopen == 0)
         pthread_cond_broadcast(&env->idle);
     pthread_mutex_unlock(&env->lock);
-    c->ops->close(c, c->closed);
     cn_ref(c);
     if (!el_schedule(c->loop, &c->ready)) {
         drop_loop_ref(c); /* the loop has stopped: nothing of this iteration is left */

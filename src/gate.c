@@ -469,6 +469,15 @@ void gt_stop(gt_t *g)
         free(h);
     }
     evfd_set(g, 0);
+    pthread_mutex_unlock(&g->lock);
+}
+
+void gt_release_master(gt_t *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->lock);
+    evfd_set(g, 1); /* accept() on it now fails with EAGAIN: the master goes round and stops */
     g->fake_fd = -1; /* CivetWeb closes that number in mg_stop: never touch it again */
     pthread_mutex_unlock(&g->lock);
 }

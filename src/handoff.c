@@ -178,29 +178,52 @@ void ho_set_source(int fake_fd, ho_next_fn next, void *ud)
     pthread_mutex_unlock(&H.lock);
 }
 
+/* The fd noted for key (taking it off the table when take), or -1. */
+static int lookup(const char *key, int take)
+{
+    pthread_mutex_lock(&H.lock);
+    ht_node_t *n = H.byfd ? ht_find(&H.byaddr, key) : NULL;
+    int fd = n ? (int)(DG_CONTAINER_OF(n, entry_t, node) - H.byfd) : -1;
+    if (fd >= 0 && take)
+        forget_fd(fd);
+    pthread_mutex_unlock(&H.lock);
+    return fd;
+}
+
+/* 1 when fd's peer is key (the table may be stale; the socket is the truth). */
+static int is_peer(int fd, const char *key)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char peer[KEY_MAX];
+    return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+           addr_key((struct sockaddr *)&ss, peer) == 0 && strcmp(peer, key) == 0;
+}
+
+int ho_peer_fd(const char *ip, int port)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof(key), "%s:%d", ip ? ip : "", port);
+    int fd = lookup(key, 0);
+    return fd >= 0 && is_peer(fd, key) ? fd : -1;
+}
+
 int ho_take(const char *ip, int port, char *errstr, size_t errlen)
 {
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s:%d", ip ? ip : "", port);
-    pthread_mutex_lock(&H.lock);
-    ht_node_t *n = H.byfd ? ht_find(&H.byaddr, key) : NULL;
-    int fd = n ? (int)(DG_CONTAINER_OF(n, entry_t, node) - H.byfd) : -1;
-    if (fd >= 0)
-        forget_fd(fd);
-    int dead = H.dead;
-    pthread_mutex_unlock(&H.lock);
+    int fd = lookup(key, 1);
     if (fd < 0) {
         snprintf(errstr, errlen, "no accepted socket from %s", key);
         return DG_ENOTFOUND;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char peer[KEY_MAX];
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-        addr_key((struct sockaddr *)&ss, peer) != 0 || strcmp(peer, key) != 0) {
+    if (!is_peer(fd, key)) {
         snprintf(errstr, errlen, "fd %d is not the socket from %s", fd, key);
         return DG_ENOTFOUND;
     }
+    pthread_mutex_lock(&H.lock);
+    int dead = H.dead;
+    pthread_mutex_unlock(&H.lock);
     int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (mine < 0) {
         snprintf(errstr, errlen, "dup: %s", strerror(errno));

@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dg.h"
+#include "handoff.h"
 
 const char *httpx_status_text(int status)
 {
@@ -63,6 +66,32 @@ void httpx_error_body(buf_t *out, const char *code, const char *msg)
     free(body);
 }
 
+int httpx_body_may_trickle(const httpx_t *h, const struct mg_connection *c)
+{
+    long long len = mg_get_request_info(c)->content_length;
+    const char *te = mg_get_header(c, "Transfer-Encoding");
+    return len > (long long)h->body_buffered || (te && strstr(te, "chunked"));
+}
+
+/* Writes out[] on the socket taken from CivetWeb and closes it. Returns 0, or -1 when the
+ * socket could not be taken (the caller writes through CivetWeb). */
+static int send_and_close(struct mg_connection *c, const buf_t *out)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    char why[160], discard[4096];
+    int fd = ho_take(ri->remote_addr, ri->remote_port, why, sizeof(why));
+    if (fd < 0)
+        return -1;
+    if (send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* best effort: a fresh socket's buffer takes a small answer */
+    }
+    while (recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0)
+        ; /* what already came need not reset the connection */
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    return 0;
+}
+
 void httpx_send(const httpx_t *h, struct mg_connection *c, int status, const char *ctype,
                 const char *body, size_t len, const char *extra)
 {
@@ -71,7 +100,7 @@ void httpx_send(const httpx_t *h, struct mg_connection *c, int status, const cha
     if (extra)
         buf_append_str(&hd, extra);
     httpx_response(&out, status, ctype, hd.data, body, len);
-    if (!out.oom && !hd.oom)
+    if (!out.oom && !hd.oom && (!httpx_body_may_trickle(h, c) || send_and_close(c, &out) != 0))
         mg_write(c, out.data, out.len);
     buf_free(&hd);
     buf_free(&out);

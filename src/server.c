@@ -26,8 +26,8 @@
 
 #define SELFTEST_PATH "/.dualgate/handoff-selftest"
 #define GATE_BODY_MAX (64 * 1024) /* POST bodies the gate waits for before a worker sees them */
-#define CIVETWEB_TIMEOUT_MS 2000  /* one blocking CivetWeb read or write, at most */
-#define STOP_WAIT_MS 2000         /* connections get this long to close at shutdown */
+#define CIVETWEB_TIMEOUT_MS 1000  /* one blocking CivetWeb read or write, at most */
+#define STOP_WAIT_MS 1500         /* connections get this long to close at shutdown */
 
 struct srv {
     const cfg_t *cfg;
@@ -226,7 +226,7 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->bk = broker;
     s->rds = rds;
     adm_init(&s->adm, cfg->max_connections, cfg->http_threads / 2);
-    s->hx = (httpx_t){cfg, &s->adm};
+    s->hx = (httpx_t){cfg, &s->adm, GATE_BODY_MAX};
     cn_env_init(&s->cn);
     s->cn.write_timeout_ms = cfg->write_timeout_ms;
     s->cn.linger_ms = 2000;
@@ -333,6 +333,7 @@ void srv_stop(srv_t *s)
         cn_env_wait_idle(&s->cn, el_now_ms() + 500);
     }
     if (s->ctx) {
+        gt_release_master(s->gate);
         mg_stop(s->ctx); /* CivetWeb's workers finish what they hold (POST bodies, answers) */
         s->ctx = NULL;
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -108,8 +109,14 @@ static int read_body(sio_t *h, struct mg_connection *c, sess_input_t *in)
     long long want = ri->content_length; /* -1: chunked, read to the end */
     long long got = 0;
     int rc = chunk ? DG_OK : DG_ENOMEM, status = 200;
+    /* mg_read() blocks until it has every byte asked for, so ask only for what has arrived:
+     * a body trickling in then meets its deadline (give or take one CivetWeb read timeout). */
+    int fd = httpx_body_may_trickle(&h->d.hx, c) ? ho_peer_fd(ri->remote_addr, ri->remote_port) : -1;
     while (rc == DG_OK && (want < 0 || got < want)) {
-        int n = mg_read(c, chunk, READ_CHUNK);
+        int avail = READ_CHUNK;
+        if (fd >= 0 && (ioctl(fd, FIONREAD, &avail) != 0 || avail < 1))
+            avail = 1; /* CivetWeb's own buffer, or one byte when it comes */
+        int n = mg_read(c, chunk, avail < READ_CHUNK ? (size_t)avail : READ_CHUNK);
         if (n <= 0)
             break;
         got += n;
@@ -182,11 +189,15 @@ static int poll_post(sio_t *h, struct mg_connection *c, sess_t *s)
     }
     int status;
     sess_input_t *in = calloc(1, sizeof(*in));
-    if (adm_admit(h->d.hx.adm, ADM_POST) != DG_OK) {
+    /* A small body is whole already (the gate waited for it); a large one holds this worker
+     * while it arrives, so those are capped and counted. */
+    int slow = httpx_body_may_trickle(&h->d.hx, c);
+    if (slow && adm_admit(h->d.hx.adm, ADM_POST) != DG_OK) {
         status = 503;
     } else {
         status = in ? read_body(h, c, in) : 503;
-        adm_release(h->d.hx.adm, ADM_POST);
+        if (slow)
+            adm_release(h->d.hx.adm, ADM_POST);
     }
     if (status == 200) {
         sess_ref(s);

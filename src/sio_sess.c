@@ -303,6 +303,7 @@ void sess_teardown(sess_t *s, int reason)
         pthread_mutex_unlock(&s->lock);
         return;
     }
+    sess_ref(s); /* the table's reference may be the last: keep s until the end */
     s->torn = 1;
     eio_sess_close(&s->es, reason);
     reason = s->es.reason; /* a close the state machine recorded first wins */
@@ -346,6 +347,7 @@ void sess_teardown(sess_t *s, int reason)
     } else {
         log_debug("sio", "session closed: %s", eio_sess_reason_name(reason));
     }
+    sess_unref(s);
 }
 
 /* ================================================================ input */

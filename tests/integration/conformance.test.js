@@ -45,6 +45,12 @@ class Ws {
     this.ws.on('error', () => {});
     this.opened = new Promise((r) => this.ws.once('open', r));
     this.closed = new Promise((r) => this.ws.once('close', (code) => r(code)));
+    // A handshake answered without a 101: the HTTP status and body the server sent instead.
+    this.refused = new Promise((r) => this.ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => { r({ status: res.statusCode, body }); this.ws.terminate(); });
+    }));
   }
   next() {
     if (this.queue.length) return Promise.resolve(this.queue.shift());
@@ -182,6 +188,10 @@ for (const path of ['/engine.io/', '/socket.io/']) {
     const after = await fetch(`${URL}${path}?EIO=4&transport=polling&sid=${sid}`);
     assert.equal(after.status, 400);
     const socket2 = new Ws(`${WS_URL}${path}?EIO=4&transport=websocket&sid=${sid}`);
+    // ... with a proper HTTP answer (engine.io's Bad request), and the upgraded session goes on
+    const refused = await socket2.refused;
+    assert.equal(refused.status, 400);
+    assert.deepEqual(JSON.parse(refused.body), { code: 3, message: 'Bad request' });
     await socket2.closed;
     if (path === '/engine.io/') {
       socket.send('4hello');
