@@ -10,7 +10,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor } = require('./lib');
+const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, MEM_FACTOR } = require('./lib');
 const { dial, RawWs, rawSocketIo, rawHttp, frameHeader } = require('./raw');
 
 let redis, rc;
@@ -84,12 +84,12 @@ test('a WebSocket frame announcing 2,000,000,000 bytes is refused with 1009 befo
   assert.equal(await closed, 1009);
   assert.notEqual(await ws.ended, 'open');
   const grew = rssKb(gw.pid) - before;
-  assert.ok(grew < 16 * 1024, `RSS grew by ${grew} KiB`);
+  assert.ok(grew < 16 * 1024 * MEM_FACTOR, `RSS grew by ${grew} KiB`);
   await waitFor(async () => (await health(gw)).socketio.closed.protocol_error >= 1, { what: 'counted as a protocol close' });
   assert.equal((await stop(gw)).code, 0);
 });
 
-test('abandoned resumes cost bounded memory and stop with their client; resumes in flight do not delay SIGTERM', async () => {
+test('abandoned resumes cost bounded memory and stop with their client; resumes in flight do not delay SIGTERM', async (t) => {
   const gw = await startGateway(redis.url, { env: { DUALGATE_LOG_PUBLISH_LEVEL: 'off' } });
   // 20,000 entries of ~1 KB in one queue's stream: what a resume from 0-0 must go through
   const pad = 'x'.repeat(900);
@@ -111,7 +111,8 @@ test('abandoned resumes cost bounded memory and stop with their client; resumes 
     { timeout: 5000, what: 'abandoned replays stopped' });
   clearInterval(sampler);
   const h = await health(gw);
-  assert.ok(peak - before < 64 * 1024, `RSS peak +${peak - before} KiB for 50 abandoned resumes`);
+  t.diagnostic(`RSS peak +${peak - before} KiB for 50 abandoned resumes; ${h.replay.chunks} chunks fetched`);
+  assert.ok(peak - before < 64 * 1024 * MEM_FACTOR, `RSS peak +${peak - before} KiB for 50 abandoned resumes`);
   // each replay fetched a few chunks, not the 20,000 entries: it stopped when the client went
   assert.ok(h.replay.chunks < 50 * 20, `${h.replay.chunks} chunks fetched`);
 
@@ -123,6 +124,7 @@ test('abandoned resumes cost bounded memory and stop with their client; resumes 
   });
   await waitFor(async () => (await health(gw)).connections.sse === 20, { what: '20 resumes in flight' });
   const { v: exit, ms } = await timed(() => stop(gw));
+  t.diagnostic(`SIGTERM with 20 resumes in flight: exit after ${ms} ms`);
   assert.equal(exit.code, 0);
   assert.ok(ms < 4000, `SIGTERM took ${ms} ms with 20 resumes in flight`);
   for (const s of slow) s.destroy();

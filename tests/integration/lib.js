@@ -35,6 +35,13 @@ async function waitFor(pred, { timeout = 10000, every = 20, what = 'condition' }
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) try { process.kill(c.pid, 'SIGKILL'); } catch {} });
+// A test that fails before stopping its processes must not leave them running: their stdio
+// would keep this file's process alive (a hang, not a failure). Every file gets this last hook.
+require('node:test').after(async () => {
+  for (const c of [...children]) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await c.exited; }
+});
+// Sanitizer builds (DG_SANITIZER=asan|tsan) use several times the memory for the same work.
+const MEM_FACTOR = ['asan', 'tsan'].includes(process.env.DG_SANITIZER) ? 4 : 1;
 
 function track(child) {
   children.add(child);
@@ -203,5 +210,5 @@ function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, QUEUES, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
+module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
   redisClient, jobProcessor, startBull };
