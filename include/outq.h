@@ -48,6 +48,10 @@ int64_t oq_soft_deadline(const oq_t *q);
 int oq_push(oq_t *q, msg_t *m, size_t size);
 /* Removes the oldest msg; the caller owns its reference. NULL when empty. */
 msg_t *oq_pop(oq_t *q);
+/* Removes up to max of the oldest msgs into out[], stopping once their sizes add up to
+ * max_bytes or more (at least one is taken when there is one); the caller owns their
+ * references. Returns how many. */
+int oq_pop_batch(oq_t *q, msg_t **out, int max, size_t max_bytes);
 /* Frees a grown ring once the queue is empty again (call when idle, not per message). */
 void oq_shrink(oq_t *q);
 /* Drops every queued msg and frees the ring. */

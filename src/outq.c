@@ -75,6 +75,17 @@ msg_t *oq_pop(oq_t *q)
     return it.m;
 }
 
+int oq_pop_batch(oq_t *q, msg_t **out, int max, size_t max_bytes)
+{
+    int n = 0;
+    size_t bytes = 0;
+    while (n < max && q->len && (n == 0 || bytes < max_bytes)) {
+        bytes += q->ring[q->head].size;
+        out[n++] = oq_pop(q);
+    }
+    return n;
+}
+
 void oq_clear(oq_t *q)
 {
     msg_t *m;

@@ -209,7 +209,7 @@ static int ws_fill(cn_t *c, cn_out_t *o)
     int more = 0;
     uint64_t sent = 0;
     while (!cn_out_full(o) && !w->closing) {
-        int room = cn_out_free_segments(o), n = 0;
+        int room = cn_out_free_segments(o), n;
         if (room > LIVE_BATCH)
             room = LIVE_BATCH;
         pthread_mutex_lock(&s->lock);
@@ -217,9 +217,7 @@ static int ws_fill(cn_t *c, cn_out_t *o)
             pthread_mutex_unlock(&s->lock);
             break;
         }
-        size_t bytes = o->bytes;
-        while (n < room && bytes < o->budget && (batch[n] = oq_pop(&s->q)))
-            bytes += batch[n++]->ws_len;
+        n = oq_pop_batch(&s->q, batch, room, o->budget - o->bytes);
         more = s->q.len > 0;
         if (!more)
             oq_shrink(&s->q);

@@ -177,15 +177,13 @@ static int fill(cn_t *c, cn_out_t *o)
     msg_t *batch[LIVE_BATCH];
     int more = 0;
     while (!cn_out_full(o)) {
-        int room = cn_out_free_segments(o) / 2, n = 0;
+        int room = cn_out_free_segments(o) / 2, n;
         if (room > LIVE_BATCH)
             room = LIVE_BATCH;
         if (room == 0)
             break;
         pthread_mutex_lock(&s->lock);
-        size_t bytes = o->bytes;
-        while (n < room && bytes < o->budget && (batch[n] = oq_pop(&s->q)))
-            bytes += batch[n++]->sse_len;
+        n = oq_pop_batch(&s->q, batch, room, o->budget - o->bytes);
         more = s->q.len > 0;
         if (!more)
             oq_shrink(&s->q);

@@ -52,6 +52,27 @@ START_TEST(order_and_limits)
 }
 END_TEST
 
+START_TEST(pop_batch_by_count_and_bytes)
+{
+    oq_t q;
+    oq_init(&q, 100, 100000);
+    msg_t *m = mk(1);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(oq_push(&q, m, 100), 0);
+    msg_t *out[8];
+    ck_assert_int_eq(oq_pop_batch(&q, out, 8, 250), 3); /* 100+100 < 250, the third reaches it */
+    ck_assert_int_eq(oq_pop_batch(&q, out + 3, 2, 100000), 2); /* count */
+    ck_assert_int_eq(oq_pop_batch(&q, out + 5, 1, 0), 1);      /* at least one */
+    ck_assert_uint_eq(q.len, 4);
+    ck_assert_uint_eq(q.bytes, 400);
+    for (int i = 0; i < 6; i++)
+        msg_unref(out[i]);
+    oq_clear(&q);
+    ck_assert_int_eq(oq_pop_batch(&q, out, 8, 1000), 0);
+    msg_unref(m);
+}
+END_TEST
+
 START_TEST(soft_limit_over_for_too_long)
 {
     oq_t q;
@@ -85,6 +106,7 @@ Suite *outq_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, order_and_limits);
     tcase_add_test(tc, soft_limit_over_for_too_long);
+    tcase_add_test(tc, pop_batch_by_count_and_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

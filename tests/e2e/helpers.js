@@ -40,7 +40,7 @@ process.on('exit', () => { for (const c of children) try { process.kill(c.pid, '
 async function startGatewayAt(redisUrl, port, { env = {} } = {}) {
   const child = spawn(lib.BIN, [], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: process.env.PATH, PORT: String(port), REDIS_URL: redisUrl, DUALGATE_BIND: '127.0.0.1',
+    env: { ...lib.baseEnv(), PORT: String(port), REDIS_URL: redisUrl, DUALGATE_BIND: '127.0.0.1',
       DUALGATE_LOG_LEVEL: 'info', DUALGATE_DOCUMENT_ROOT: path.join(lib.ROOT, 'www'), ...env },
   });
   children.add(child);

@@ -92,7 +92,7 @@ test('the installed binary serves the installed page and client', async () => {
   const gw = spawn(path.join(p, 'bin', 'dualgate'), ['--config', path.join(p, 'etc', 'dualgate', 'dualgate.conf')], {
     cwd: os.tmpdir(),
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: process.env.PATH, PORT: String(port), REDIS_URL: redis.url },
+    env: { ...lib.baseEnv(), PORT: String(port), REDIS_URL: redis.url },
   });
   gw.exited = once(gw, 'exit');
   let stderr = '';

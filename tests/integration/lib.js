@@ -35,15 +35,14 @@ async function waitFor(pred, { timeout = 10000, every = 20, what = 'condition' }
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) try { process.kill(c.pid, 'SIGKILL'); } catch {} });
-// A test that fails before stopping its processes must not leave them running: their stdio
-// would keep this file's process alive (a hang, not a failure). Every file gets this last hook.
-require('node:test').after(async () => {
-  for (const c of [...children]) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await c.exited; }
-});
 // Sanitizer builds (DG_SANITIZER=asan|tsan) use several times the memory for the same work.
 const MEM_FACTOR = ['asan', 'tsan'].includes(process.env.DG_SANITIZER) ? 4 : 1;
 
+// A test that fails before stopping its processes must not hang this file: the children and
+// their pipes do not keep it alive (the exit handler above kills what is left).
 function track(child) {
+  child.unref();
+  for (const p of [child.stdout, child.stderr]) if (p && p.unref) p.unref();
   children.add(child);
   child.exited = once(child, 'exit');
   child.exited.then(() => children.delete(child));
@@ -52,6 +51,7 @@ function track(child) {
 
 async function stop(child, signal = 'SIGTERM') {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.ref(); /* waiting for its exit keeps this process alive again */
   process.kill(child.pid, signal);
   const [code, sig] = await child.exited;
   return { code, sig };
@@ -70,12 +70,21 @@ async function startRedis(port) {
   return child;
 }
 
+// The environment every dualgate a test starts gets: PATH and the sanitizers' options (CI sets
+// them for the ASan and TSan builds: suppressions, halt on error), nothing else of ours.
+function baseEnv() {
+  const env = { PATH: process.env.PATH };
+  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'TSAN_OPTIONS'])
+    if (process.env[k]) env[k] = process.env[k];
+  return env;
+}
+
 // Starts dualgate; resolves once it listens. opts.env adds environment; opts.ready waits for /ready.
 async function startGateway(redisUrl, { env = {}, ready = true, args = [], port } = {}) {
   port = port || (await freePort());
   const child = track(spawn(BIN, args, {
     stdio: ['ignore', 'inherit', 'pipe'],
-    env: { PATH: process.env.PATH, PORT: String(port), REDIS_URL: redisUrl,
+    env: { ...baseEnv(), PORT: String(port), REDIS_URL: redisUrl,
       DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', ...env },
   }));
   child.port = port;
@@ -210,5 +219,5 @@ function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
+module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
   redisClient, jobProcessor, startBull };
