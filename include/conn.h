@@ -24,6 +24,7 @@
 
 #include "list.h"
 #include "loop.h"
+#include "metrics.h"
 #include "msg.h"
 
 typedef struct cn cn_t;
@@ -54,7 +55,9 @@ typedef struct cn_stats {
     atomic_int open[CN_KINDS];
     _Atomic uint64_t opened[CN_KINDS];
     _Atomic uint64_t closed[CN_KINDS][CN_REASON_COUNT];
-    _Atomic uint64_t bytes[CN_KINDS]; /* bytes handed to the kernel */
+    _Atomic uint64_t bytes[CN_KINDS];      /* bytes handed to the kernel */
+    _Atomic uint64_t deliveries[CN_KINDS]; /* events (msgs with a stream id) written */
+    mt_hist_t latency[CN_KINDS];           /* Redis entry id time -> bytes written */
 } cn_stats_t;
 
 /* Settings and the registry shared by the connections of a server; must outlive them. */
@@ -76,6 +79,9 @@ void cn_env_destroy(cn_env_t *env);
 /* Asks every open connection of kind (or every kind, for -1) to close for reason; graceful
  * reasons flush what is queued first. Thread: any. */
 void cn_env_close_all(cn_env_t *env, int kind, int reason);
+/* Drains every open connection of kind: each is ended (ops->drain) at its own random moment
+ * within window_ms, so clients reconnect as a ramp, not all at once. Thread: any. */
+void cn_env_drain(cn_env_t *env, int kind, int64_t window_ms);
 /* Waits until no connection is open or deadline_ms (el_now_ms clock) passes. Returns the
  * number still open. Thread: any but a loop's. */
 int cn_env_wait_idle(cn_env_t *env, int64_t deadline_ms);
@@ -125,6 +131,9 @@ typedef struct cn_ops {
     void (*close)(cn_t *c, int reason);
     /* The last reference is going: destroy what the transport data holds (locks). Optional. */
     void (*free)(cn_t *c);
+    /* The server drains: end this connection the transport's way (SSE: a jittered retry:, then
+     * the end). Optional: without it the connection finishes with CN_CLOSE_SHUTDOWN. */
+    void (*drain)(cn_t *c);
 } cn_ops_t;
 
 /* A connection for fd (non-blocking, now ours) on loop l, with data_size zeroed bytes of
@@ -142,6 +151,11 @@ void cn_unref(cn_t *c);
 void *cn_data(cn_t *c);
 el_t *cn_loop(const cn_t *c);
 int cn_fd(const cn_t *c); /* -1 once closed */
+
+/* Counts m as delivered on c (events only: msgs with a stream id) and observes its latency
+ * from the Redis entry id's time. Connections do it themselves for every msg segment they
+ * write; a transport that copies msgs into private bytes (a polling answer) calls it. */
+void cn_delivered(cn_t *c, const msg_t *m);
 
 /* Asks for a write turn (fill() will be called). Thread: any. */
 void cn_wake(cn_t *c);

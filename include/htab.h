@@ -40,4 +40,13 @@ int ht_remove(ht_t *t, ht_node_t *node);
 /* Any one entry (for draining a table), or NULL when empty. */
 ht_node_t *ht_any(const ht_t *t);
 
+/* A walk over every entry; the table must not change during it. */
+typedef struct ht_iter {
+    uint32_t bucket;  /* private */
+    ht_node_t *next;  /* private */
+} ht_iter_t;
+void ht_iter_init(const ht_t *t, ht_iter_t *it);
+/* The next entry, or NULL at the end. */
+ht_node_t *ht_iter_next(const ht_t *t, ht_iter_t *it);
+
 #endif

@@ -35,6 +35,11 @@ void sio_register(sio_t *s, struct mg_context *ctx);
 /* Closes every session (WebSockets get a 1001 close frame, held polls their answer) and
  * refuses new ones. Returns at once; the loops do the closing. Thread: main. */
 void sio_stop(sio_t *s);
+/* Drains: every session is closed at its own random moment within window_ms (WebSockets with a
+ * 1001 close frame, polling ones with a close packet: socket.io-client reconnects by itself,
+ * elsewhere if the proxy sends it there), so reconnects ramp instead of arriving at once.
+ * New sessions are refused from now on. Returns at once. Thread: main. */
+void sio_drain(sio_t *s, int64_t window_ms);
 /* Sessions still allocated (0 once every loop has closed them). Thread: any. */
 int sio_sessions(sio_t *s);
 /* After the loops and CivetWeb have stopped. Thread: main. */

@@ -25,10 +25,10 @@
 
 /* Counters shared by every stream of a server. Thread: any (atomics). */
 typedef struct sst_stats {
-    _Atomic uint64_t deliveries;   /* events written */
     _Atomic uint64_t dropped;      /* events dropped with closed slow clients */
     _Atomic uint64_t slow_closed;  /* closed by an output limit or a write stall */
     _Atomic uint64_t resumes;      /* streams that resumed from a cursor */
+    _Atomic uint64_t invalid_cursors; /* resumes whose cursor did not parse */
 } sst_stats_t;
 
 /* What every stream of a server shares; must outlive the streams. */

@@ -28,6 +28,9 @@ struct cn {
     el_io_t io;
     el_ready_t ready;
     el_timer_t timer; /* write stall while blocked, lingering close after the FIN */
+    el_timer_t drain_timer;
+    el_task_t drain_task;
+    int64_t drain_in; /* ms from when the loop sees the drain task */
     int started;      /* adopted by the loop: callbacks may run */
     int closed;       /* the close reason, once closed */
     int loop_ref;     /* the loop still holds its reference */
@@ -156,9 +159,21 @@ int cn_out_copy(cn_out_t *o, const void *p, size_t len)
     return DG_OK;
 }
 
+void cn_delivered(cn_t *c, const msg_t *m)
+{
+    if (!m->id.ms)
+        return; /* a session's own packet (ping, ack): not an event */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)m->id.ms * 1000000;
+    mt_hist_observe_ns(&c->env->stats.latency[c->ops->kind], ns);
+    add(&c->env->stats.deliveries[c->ops->kind], 1);
+}
+
 /* Keeps what the kernel did not take (from byte `sent` on) as private pending bytes and drops
- * every segment's reference. Returns 0 or DG_ENOMEM. */
-static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent)
+ * every segment's reference; each msg counts as delivered (handed to the kernel, or kept for it).
+ * Returns 0 or DG_ENOMEM. */
+static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent, int deliver)
 {
     for (int i = 0; i < o->n; i++) {
         size_t len = o->iov[i].iov_len;
@@ -168,8 +183,11 @@ static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent)
             buf_append(&c->pending, (char *)o->iov[i].iov_base + sent, len - sent);
             sent = 0;
         }
-        if (o->msg[i])
+        if (o->msg[i]) {
+            if (deliver)
+                cn_delivered(c, o->msg[i]);
             msg_unref(o->msg[i]);
+        }
     }
     o->n = 0;
     return c->pending.oom ? DG_ENOMEM : DG_OK;
@@ -262,6 +280,7 @@ void cn_close(cn_t *c, int reason)
     el_io_del(c->loop, &c->io); /* sets io.fd to -1 */
     close_fd(fd, c->closed);
     el_timer_cancel(c->loop, &c->timer);
+    el_timer_cancel(c->loop, &c->drain_timer);
     buf_free(&c->pending);
     c->pend_off = 0;
     cn_env_t *env = c->env;
@@ -388,18 +407,18 @@ static void turn(cn_t *c)
         out_init(&o, budget, tb);
         more = c->ops->fill(c, &o);
         if (!o.n || c->closed) {
-            out_keep_rest(c, &o, SIZE_MAX); /* drops references */
+            out_keep_rest(c, &o, SIZE_MAX, 0); /* drops references */
             if (c->closed || !cn_pending(c))
                 return;
             break; /* fill() queued private bytes itself: write them */
         }
         ssize_t w = send_segments(c, o.iov, o.n);
         if (w < 0) {
-            out_keep_rest(c, &o, SIZE_MAX);
+            out_keep_rest(c, &o, SIZE_MAX, 0);
             return;
         }
         size_t total = o.bytes;
-        if (out_keep_rest(c, &o, (size_t)w) != DG_OK) {
+        if (out_keep_rest(c, &o, (size_t)w, 1) != DG_OK) {
             cn_close(c, CN_CLOSE_ERROR);
             return;
         }
@@ -504,6 +523,27 @@ static void timer_cb(el_timer_t *t)
         el_timer_arm(c->loop, &c->timer, due); /* it moved since: a new deadline */
 }
 
+/* ---------------------------------------------------------------- draining */
+
+static void drain_fire(el_timer_t *t)
+{
+    cn_t *c = DG_CONTAINER_OF(t, cn_t, drain_timer);
+    if (c->closed || c->finishing)
+        return;
+    if (c->ops->drain)
+        c->ops->drain(c);
+    else
+        cn_finish(c, CN_CLOSE_SHUTDOWN);
+}
+
+static void drain_task(void *arg, int cancelled)
+{
+    cn_t *c = arg;
+    if (!cancelled && c->started && !c->closed)
+        el_timer_arm(c->loop, &c->drain_timer, el_now_ms() + c->drain_in);
+    cn_unref(c);
+}
+
 /* ---------------------------------------------------------------- reading */
 
 static void do_read(cn_t *c)
@@ -569,6 +609,7 @@ cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, cn_env_t *env, size_t data_si
     c->io.cb = io_cb;
     c->ready.run = ready_run;
     c->timer.cb = timer_cb;
+    c->drain_timer.cb = drain_fire;
     return c;
 }
 
@@ -633,6 +674,22 @@ void cn_env_close_all(cn_env_t *env, int kind, int reason)
         cn_t *c = DG_CONTAINER_OF(n, cn_t, node);
         if (kind < 0 || c->ops->kind == kind)
             cn_close_async(c, reason); /* takes the loop's ready-list lock: a leaf */
+    }
+    pthread_mutex_unlock(&env->lock);
+}
+
+void cn_env_drain(cn_env_t *env, int kind, int64_t window_ms)
+{
+    unsigned seed = (unsigned)el_now_ms();
+    pthread_mutex_lock(&env->lock);
+    for (list_t *n = env->all.next; n != &env->all; n = n->next) {
+        cn_t *c = DG_CONTAINER_OF(n, cn_t, node);
+        if (c->ops->kind != kind)
+            continue;
+        c->drain_in = window_ms > 0 ? (int64_t)(rand_r(&seed) % (unsigned)window_ms) : 0;
+        c->drain_task = (el_task_t){NULL, drain_task, c};
+        cn_ref(c);
+        el_post_task(c->loop, &c->drain_task); /* ready-list lock: a leaf */
     }
     pthread_mutex_unlock(&env->lock);
 }

@@ -95,3 +95,21 @@ ht_node_t *ht_any(const ht_t *t)
             return t->buckets[i];
     return NULL;
 }
+
+void ht_iter_init(const ht_t *t, ht_iter_t *it)
+{
+    it->bucket = 0;
+    it->next = t->nbuckets ? t->buckets[0] : NULL;
+}
+
+ht_node_t *ht_iter_next(const ht_t *t, ht_iter_t *it)
+{
+    while (!it->next) {
+        if (++it->bucket >= t->nbuckets)
+            return NULL;
+        it->next = t->buckets[it->bucket];
+    }
+    ht_node_t *n = it->next;
+    it->next = n->next;
+    return n;
+}

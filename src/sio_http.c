@@ -509,21 +509,44 @@ void sio_register(sio_t *h, struct mg_context *ctx)
     }
 }
 
-void sio_stop(sio_t *h)
+/* Every session in the table, each with a reference; *n says how many. The table lock is a
+ * leaf: callers act on the sessions after it is released. */
+static sess_t **all_sessions(sio_t *h, size_t *nout)
 {
-    atomic_store(&h->stopping, 1);
-    /* The table lock is a leaf: collect references, then ask each loop to close its own. */
     pthread_mutex_lock(&h->tab_lock);
     size_t n = h->sids.n, k = 0;
     sess_t **all = n ? malloc(n * sizeof(*all)) : NULL;
-    for (uint32_t b = 0; all && b < h->sids.nbuckets; b++)
-        for (ht_node_t *e = h->sids.buckets[b]; e && k < n; e = e->next) {
-            all[k] = DG_CONTAINER_OF(e, sess_t, node);
-            sess_ref(all[k++]);
-        }
+    ht_iter_t it;
+    ht_iter_init(&h->sids, &it);
+    for (ht_node_t *e; all && k < n && (e = ht_iter_next(&h->sids, &it));) {
+        all[k] = DG_CONTAINER_OF(e, sess_t, node);
+        sess_ref(all[k++]);
+    }
     pthread_mutex_unlock(&h->tab_lock);
-    for (size_t i = 0; i < k; i++) {
+    *nout = k;
+    return all;
+}
+
+void sio_stop(sio_t *h)
+{
+    atomic_store(&h->stopping, 1);
+    size_t n;
+    sess_t **all = all_sessions(h, &n);
+    for (size_t i = 0; i < n; i++) {
         sess_close_async(all[i], EIO_REASON_SERVER);
+        sess_unref(all[i]);
+    }
+    free(all);
+}
+
+void sio_drain(sio_t *h, int64_t window_ms)
+{
+    atomic_store(&h->stopping, 1);
+    size_t n;
+    sess_t **all = all_sessions(h, &n);
+    unsigned seed = (unsigned)el_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        sess_drain_in(all[i], window_ms > 0 ? (int64_t)(rand_r(&seed) % (unsigned)window_ms) : 0);
         sess_unref(all[i]);
     }
     free(all);
@@ -558,10 +581,10 @@ json_t *sio_health_json(sio_t *h)
     int nsess = (int)h->sids.n, waiting = h->nunconnected;
     pthread_mutex_unlock(&h->tab_lock);
     json_t *o = json_pack(
-        "{s:i,s:i,s:{s:I,s:I,s:I},s:I,s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:I}",
+        "{s:i,s:i,s:{s:I,s:I,s:I},s:I,s:o,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:I}",
         "sessions", nsess, "awaiting_connect", waiting, "opened", "polling", U(h->opened_polling),
         "websocket", U(h->opened_websocket), "upgrades", U(h->upgrades), "evicted_unconnected",
-        U(h->evicted), "closed", closed, "deliveries", U(h->deliveries), "dropped_messages",
+        U(h->evicted), "closed", closed, "dropped_messages",
         U(h->dropped), "namespaces", "connects", U(a->connects), "invalid_namespace",
         U(a->invalid_nsp), "subscriptions", U(a->subscribes), "subscription_errors",
         U(a->sub_errors), "client_logs", "accepted", U(a->logs_accepted), "invalid",

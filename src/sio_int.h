@@ -48,7 +48,7 @@ struct sio {
     size_t js_len, js_min_len;
     /* counters */
     sio_app_stats_t app_stats;
-    atomic_ullong opened_polling, opened_websocket, upgrades, evicted, deliveries, dropped;
+    atomic_ullong opened_polling, opened_websocket, upgrades, evicted, dropped;
     atomic_ullong closed[EIO_REASON_COUNT];
 };
 
@@ -72,6 +72,9 @@ struct sess {
     el_timer_t timer; /* eio_sess deadlines and the close grace */
     el_ready_t ready; /* asks from other threads: overflow, close */
     struct sess_input *deferred; /* input held back for a racing GET (see run_input) */
+    int64_t drain_at;            /* the server drains: close at this time (0: not draining) */
+    el_task_t drain_task;
+    int64_t drain_in;
     int64_t grace_until;         /* 0: the grace was never used, -1: used up */
     /* lock */
     pthread_mutex_t lock;
@@ -99,6 +102,8 @@ sess_t *sess_find(sio_t *h, const char *sid);
 /* Arms the session's timer from its loop (after a handshake on a worker). Thread: any. */
 void sess_start_timer(sess_t *s);
 
+/* Closes s as part of a drain, delay_ms from when its loop sees the request. Thread: any. */
+void sess_drain_in(sess_t *s, int64_t delay_ms);
 /* Closes s for reason from any thread (posted to its loop). */
 void sess_close_async(sess_t *s, int reason);
 /* Closes s for good: leaves the table and every room, answers a held GET, closes its

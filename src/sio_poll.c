@@ -60,7 +60,6 @@ void sio_poll_answer(cn_t *c)
     if (p->answered || cn_closed(c))
         return;
     buf_t body = BUF_INIT;
-    uint64_t n = 0;
     pthread_mutex_lock(&s->lock);
     if (s->get != c) {
         pthread_mutex_unlock(&s->lock);
@@ -77,8 +76,8 @@ void sio_poll_answer(cn_t *c)
         msg_t *m;
         while (body.len < SIO_POLL_MAX_BYTES && (m = oq_pop(&s->q))) {
             payload_append(&body, m);
+            cn_delivered(c, m);
             msg_unref(m);
-            n++;
         }
         oq_shrink(&s->q);
     } else {
@@ -88,8 +87,6 @@ void sio_poll_answer(cn_t *c)
     s->get = NULL;
     p->answered = 1;
     pthread_mutex_unlock(&s->lock);
-    if (n)
-        atomic_fetch_add_explicit(&s->h->deliveries, n, memory_order_relaxed);
     if (body.oom) {
         static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
         respond(c, 500, "application/json", oom, sizeof(oom) - 1);
@@ -170,7 +167,7 @@ static void poll_free(cn_t *c)
 }
 
 static const cn_ops_t poll_ops = {CN_KIND_POLLING, poll_open, poll_read, poll_fill, poll_close,
-                                  poll_free};
+                                  poll_free, NULL};
 
 int sio_poll_start(sess_t *s, int fd, const char *cors)
 {

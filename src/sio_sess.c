@@ -213,6 +213,8 @@ static void arm_timer(sess_t *s)
         at = soft;
     if (s->deferred && (at < 0 || s->grace_until < at))
         at = s->grace_until;
+    if (s->drain_at && (at < 0 || s->drain_at < at))
+        at = s->drain_at;
     if (at < 0)
         el_timer_cancel(s->loop, &s->timer);
     else
@@ -226,6 +228,10 @@ static void timer_cb(el_timer_t *t)
     int64_t now = el_now_ms();
     if (s->deferred && now >= s->grace_until)
         sess_release_deferred(s);
+    if (s->drain_at && now >= s->drain_at) {
+        sess_teardown(s, EIO_REASON_SERVER);
+        return;
+    }
     cn_t *probe = NULL;
     pthread_mutex_lock(&s->lock);
     if (s->torn) {
@@ -260,6 +266,24 @@ static void start_timer_task(void *arg, int cancelled)
     if (!cancelled)
         arm_timer(s);
     sess_unref(s);
+}
+
+static void drain_task(void *arg, int cancelled)
+{
+    sess_t *s = arg;
+    if (!cancelled && !s->torn) {
+        s->drain_at = el_now_ms() + s->drain_in;
+        arm_timer(s);
+    }
+    sess_unref(s);
+}
+
+void sess_drain_in(sess_t *s, int64_t delay_ms)
+{
+    s->drain_in = delay_ms;
+    s->drain_task = (el_task_t){NULL, drain_task, s};
+    sess_ref(s);
+    el_post_task(s->loop, &s->drain_task);
 }
 
 void sess_start_timer(sess_t *s)

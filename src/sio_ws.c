@@ -207,7 +207,6 @@ static int ws_fill(cn_t *c, cn_out_t *o)
     sess_t *s = w->s;
     msg_t *batch[LIVE_BATCH];
     int more = 0;
-    uint64_t sent = 0;
     while (!cn_out_full(o) && !w->closing) {
         int room = cn_out_free_segments(o), n;
         if (room > LIVE_BATCH)
@@ -226,12 +225,9 @@ static int ws_fill(cn_t *c, cn_out_t *o)
             cn_out_msg(o, batch[i], batch[i]->ws, batch[i]->ws_len);
             msg_unref(batch[i]);
         }
-        sent += (uint64_t)n;
         if (!n || !more)
             break;
     }
-    if (sent)
-        atomic_fetch_add_explicit(&s->h->deliveries, sent, memory_order_relaxed);
     /* Soft limit: what waits in the session plus what the socket has not taken. */
     pthread_mutex_lock(&s->lock);
     int soft = s->ws == c ? oq_soft_check(&s->q, cn_pending(c), el_now_ms()) : OQ_UNDER;
@@ -283,7 +279,8 @@ static void ws_free(cn_t *c)
     sess_unref(w->s);
 }
 
-static const cn_ops_t ws_ops = {CN_KIND_WEBSOCKET, ws_open, ws_read, ws_fill, ws_close_cb, ws_free};
+static const cn_ops_t ws_ops = {CN_KIND_WEBSOCKET, ws_open, ws_read, ws_fill, ws_close_cb, ws_free,
+                                NULL};
 
 int sio_ws_start(sess_t *s, int fd, int probe)
 {

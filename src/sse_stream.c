@@ -93,7 +93,6 @@ static void add_event(sst_t *s, cn_out_t *o, msg_t *m)
         cn_out_commit(o, (size_t)n + 5);
     }
     cn_out_msg(o, m, m->sse, m->sse_len);
-    atomic_fetch_add_explicit(&s->env->stats->deliveries, 1, memory_order_relaxed);
 }
 
 /* An id-only block: sets the client's Last-Event-ID without an event, so even a quiet stream
@@ -272,6 +271,7 @@ static int open_stream(cn_t *c)
     uint32_t replay = 0;
     if (s->req.resume && !s->req.cursor_ok) {
         static const char bad[] = "{\"reason\":\"invalid_cursor\",\"streams\":[]}";
+        atomic_fetch_add_explicit(&env->stats->invalid_cursors, 1, memory_order_relaxed);
         sse_append_event(&h, NULL, "gap", bad, sizeof(bad) - 1);
     } else if (s->req.resume) {
         atomic_fetch_add_explicit(&env->stats->resumes, 1, memory_order_relaxed);
@@ -359,8 +359,22 @@ static void free_stream(cn_t *c)
     pthread_mutex_destroy(&s->lock);
 }
 
+/* Draining: a retry: somewhere between one and two sse_retry_ms (so the reconnects of every
+ * stream ended together still spread out), then the end of the stream. */
+static void drain_stream(cn_t *c)
+{
+    sst_t *s = of(c);
+    buf_t b = BUF_INIT;
+    int ms = s->env->cfg->sse_retry_ms;
+    sse_append_retry(&b, ms + (int)((unsigned)el_now_ms() * 2654435761u % (unsigned)(ms + 1)));
+    if (!b.oom)
+        cn_write(c, b.data, b.len);
+    buf_free(&b);
+    cn_finish(c, CN_CLOSE_SHUTDOWN);
+}
+
 static const cn_ops_t sse_ops = {CN_KIND_SSE, open_stream, read_input, fill, close_stream,
-                                 free_stream};
+                                 free_stream, drain_stream};
 
 int sst_start(const sst_env_t *env, el_t *l, int fd, const sst_req_t *req)
 {

@@ -103,7 +103,7 @@ static void t_free(cn_t *c)
     pthread_mutex_unlock(&t->mu);
 }
 
-static const cn_ops_t tops = {CN_KIND_SSE, t_open, t_read, t_fill, t_close, t_free};
+static const cn_ops_t tops = {CN_KIND_SSE, t_open, t_read, t_fill, t_close, t_free, NULL};
 
 static void tq_init(tq_t *t)
 {

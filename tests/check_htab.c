@@ -38,6 +38,15 @@ START_TEST(insert_find_remove_grow)
         ck_assert(!!ht_find(&t, e[i].key) == (i % 2 == 1));
     ck_assert_ptr_null(ht_find(&t, "job:"));
     ck_assert_ptr_null(ht_find(&t, ""));
+    int walked = 0, sum = 0;
+    ht_iter_t it;
+    ht_iter_init(&t, &it);
+    for (ht_node_t *n; (n = ht_iter_next(&t, &it));) {
+        walked++;
+        sum += DG_CONTAINER_OF(n, ent_t, node)->v % 2;
+    }
+    ck_assert_int_eq(walked, N / 2);
+    ck_assert_int_eq(sum, N / 2); /* every one of them odd */
     int drained = 0;
     for (ht_node_t *n; (n = ht_any(&t));) {
         ht_remove(&t, n);
