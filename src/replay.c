@@ -108,6 +108,13 @@ static void fetch(rp_t *r, int s)
 {
     rp_stream_t *st = &r->st[s];
     rp_req_t *q = calloc(1, sizeof(*q));
+    if (q) {
+        /* complete before it is queued: the answer may come back at once, on another thread */
+        q->task.fn = on_answer_loop;
+        q->task.arg = q;
+        q->r = r;
+        q->stream = s;
+    }
     if (!q || rds_range_async(r->spec.rds, s, st->after, r->spec.upto.pos[s], r->spec.chunk,
                               r->spec.timeout_ms, on_answer, q) != DG_OK) {
         free(q);
@@ -115,11 +122,7 @@ static void fetch(rp_t *r, int s)
         r->failed |= 1u << s;
         return;
     }
-    q->task.fn = on_answer_loop;
-    q->task.arg = q;
-    q->r = r;
-    q->stream = s;
-    st->inflight = 1;
+    st->inflight = 1; /* the answer runs on this loop, after this returns */
     r->inflight++;
     if (r->spec.stats)
         count(&r->spec.stats->chunks);
