@@ -50,9 +50,12 @@ enum cn_kind { CN_KIND_SSE = 0, CN_KIND_WEBSOCKET, CN_KIND_POLLING, CN_KINDS };
 const char *cn_reason_name(int reason);
 const char *cn_kind_name(int kind);
 
-/* Process-wide counters, shared by every connection of a server. Thread: any (atomics). */
+#define CN_SHARDS 64 /* event loops that keep counters apart: io_threads at most */
+
+/* One loop's counters: only that loop's thread writes them (no cache line shared between
+ * loops on the hot path); readers sum the shards (cn_env_totals). Thread: any (atomics). */
 typedef struct cn_stats {
-    atomic_int open[CN_KINDS];
+    _Alignas(64) _Atomic int64_t open[CN_KINDS];
     _Atomic uint64_t opened[CN_KINDS];
     _Atomic uint64_t closed[CN_KINDS][CN_REASON_COUNT];
     _Atomic uint64_t bytes[CN_KINDS];      /* bytes handed to the kernel */
@@ -60,12 +63,21 @@ typedef struct cn_stats {
     mt_hist_t latency[CN_KINDS];           /* Redis entry id time -> bytes written */
 } cn_stats_t;
 
+/* The sum of every shard. */
+typedef struct cn_totals {
+    int64_t open[CN_KINDS];
+    uint64_t opened[CN_KINDS];
+    uint64_t closed[CN_KINDS][CN_REASON_COUNT];
+    uint64_t bytes[CN_KINDS];
+    uint64_t deliveries[CN_KINDS];
+} cn_totals_t;
+
 /* Settings and the registry shared by the connections of a server; must outlive them. */
 typedef struct cn_env {
     int64_t write_timeout_ms; /* public: no write progress this long: CN_CLOSE_STALL */
     int64_t linger_ms;        /* public: after a graceful close, wait this long for the FIN */
     size_t pending_max;       /* public: private pending bytes above this: CN_CLOSE_HARD_LIMIT */
-    cn_stats_t stats;         /* read-only */
+    cn_stats_t stats[CN_SHARDS]; /* read-only: shard i is loop i's (el_index) */
     /* private: every open connection, for closing them all at shutdown */
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -75,6 +87,8 @@ typedef struct cn_env {
 
 /* Prepares env (settings zeroed: set them after). Thread: main. */
 void cn_env_init(cn_env_t *env);
+/* Sums the shards into out. Thread: any. */
+void cn_env_totals(const cn_env_t *env, cn_totals_t *out);
 void cn_env_destroy(cn_env_t *env);
 /* Asks every open connection of kind (or every kind, for -1) to close for reason; graceful
  * reasons flush what is queued first. Thread: any. */

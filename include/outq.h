@@ -52,7 +52,8 @@ msg_t *oq_pop(oq_t *q);
  * max_bytes or more (at least one is taken when there is one); the caller owns their
  * references. Returns how many. */
 int oq_pop_batch(oq_t *q, msg_t **out, int max, size_t max_bytes);
-/* Frees a grown ring once the queue is empty again (call when idle, not per message). */
+/* Frees a grown ring once the queue is empty again. Call it from an idle timer, not after
+ * each write: a ring freed and grown again on every burst is malloc churn on the hot path. */
 void oq_shrink(oq_t *q);
 /* Drops every queued msg and frees the ring. */
 void oq_clear(oq_t *q);

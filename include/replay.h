@@ -29,8 +29,8 @@ typedef struct rp_spec {
     const char *const *names; /* stream names, for gap events */
     uint32_t follow;          /* streams to replay: those with from < upto */
     cur_t from, upto;
-    const char *job_id;       /* keep only this job's entries ("" or NULL: all); copied */
-    bk_filter_t filter;       /* and what this lets through */
+    /* 1 when the client wants it (its job, its rooms' filters); called on the loop thread */
+    int (*keep)(void *ud, const rds_item_t *it);
     int chunk;                /* entries per Redis read */
     int timeout_ms;           /* per Redis read */
     void (*wake)(void *ud);   /* a chunk arrived: rp_next() has more to say */

@@ -75,7 +75,7 @@ static const cfg_key_t cfg_keys[] = {
     {"port", K_INT, F(port), 1, 65535},
     {"max_connections", K_INT, F(max_connections), 1, 1000000},
     {"http_threads", K_INT, F(http_threads), 4, 4096},
-    {"io_threads", K_INT, F(io_threads), 0, 256},
+    {"io_threads", K_INT, F(io_threads), 0, 64}, /* CN_SHARDS */
     {"write_timeout_ms", K_INT, F(write_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"header_timeout_ms", K_INT, F(header_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"body_timeout_ms", K_INT, F(body_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},

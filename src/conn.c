@@ -159,15 +159,31 @@ int cn_out_copy(cn_out_t *o, const void *p, size_t len)
     return DG_OK;
 }
 
-void cn_delivered(cn_t *c, const msg_t *m)
+static cn_stats_t *shard(const cn_t *c)
+{
+    return &c->env->stats[el_index(c->loop) % CN_SHARDS];
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* now_ns: wall-clock time of the write (Redis ids are wall-clock milliseconds). */
+static void delivered_at(cn_t *c, const msg_t *m, int64_t now_ns)
 {
     if (!m->id.ms)
         return; /* a session's own packet (ping, ack): not an event */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)m->id.ms * 1000000;
-    mt_hist_observe_ns(&c->env->stats.latency[c->ops->kind], ns);
-    add(&c->env->stats.deliveries[c->ops->kind], 1);
+    cn_stats_t *st = shard(c);
+    mt_hist_observe_ns(&st->latency[c->ops->kind], now_ns - (int64_t)m->id.ms * 1000000);
+    add(&st->deliveries[c->ops->kind], 1);
+}
+
+void cn_delivered(cn_t *c, const msg_t *m)
+{
+    delivered_at(c, m, wall_ns());
 }
 
 /* Keeps what the kernel did not take (from byte `sent` on) as private pending bytes and drops
@@ -175,6 +191,7 @@ void cn_delivered(cn_t *c, const msg_t *m)
  * Returns 0 or DG_ENOMEM. */
 static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent, int deliver)
 {
+    int64_t now_ns = deliver ? wall_ns() : 0; /* one clock read per write, not per message */
     for (int i = 0; i < o->n; i++) {
         size_t len = o->iov[i].iov_len;
         if (sent >= len)
@@ -185,7 +202,7 @@ static int out_keep_rest(cn_t *c, cn_out_t *o, size_t sent, int deliver)
         }
         if (o->msg[i]) {
             if (deliver)
-                cn_delivered(c, o->msg[i]);
+                delivered_at(c, o->msg[i], now_ns);
             msg_unref(o->msg[i]);
         }
     }
@@ -284,8 +301,8 @@ void cn_close(cn_t *c, int reason)
     buf_free(&c->pending);
     c->pend_off = 0;
     cn_env_t *env = c->env;
-    atomic_fetch_sub(&env->stats.open[c->ops->kind], 1);
-    add(&env->stats.closed[c->ops->kind][c->closed], 1);
+    atomic_fetch_sub(&shard(c)->open[c->ops->kind], 1);
+    add(&shard(c)->closed[c->ops->kind][c->closed], 1);
     c->ops->close(c, c->closed);
     pthread_mutex_lock(&env->lock); /* idle means every close callback has run */
     list_unlink(&c->node);
@@ -312,7 +329,7 @@ static void wrote(cn_t *c, size_t n)
     if (!n)
         return;
     c->last_write = el_now_ms();
-    add(&(c->env)->stats.bytes[c->ops->kind], n);
+    add(&shard(c)->bytes[c->ops->kind], n);
 }
 
 /* Returns bytes written (>= 0), or -1 after closing c. */
@@ -628,8 +645,8 @@ static void adopt(void *arg, int cancelled)
     c->loop_ref = 1;
     c->last_write = el_now_ms();
     cn_env_t *env = c->env;
-    atomic_fetch_add(&env->stats.open[c->ops->kind], 1);
-    add(&env->stats.opened[c->ops->kind], 1);
+    atomic_fetch_add(&shard(c)->open[c->ops->kind], 1);
+    add(&shard(c)->opened[c->ops->kind], 1);
     pthread_mutex_lock(&env->lock);
     list_push(&env->all, &c->node);
     env->nopen++;
@@ -659,6 +676,22 @@ void cn_env_init(cn_env_t *env)
     pthread_cond_init(&env->idle, &ca);
     pthread_condattr_destroy(&ca);
     list_init(&env->all);
+}
+
+void cn_env_totals(const cn_env_t *env, cn_totals_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < CN_SHARDS; i++) {
+        const cn_stats_t *st = &env->stats[i];
+        for (int k = 0; k < CN_KINDS; k++) {
+            out->open[k] += atomic_load_explicit(&st->open[k], memory_order_relaxed);
+            out->opened[k] += atomic_load_explicit(&st->opened[k], memory_order_relaxed);
+            out->bytes[k] += atomic_load_explicit(&st->bytes[k], memory_order_relaxed);
+            out->deliveries[k] += atomic_load_explicit(&st->deliveries[k], memory_order_relaxed);
+            for (int r = 0; r < CN_REASON_COUNT; r++)
+                out->closed[k][r] += atomic_load_explicit(&st->closed[k][r], memory_order_relaxed);
+        }
+    }
 }
 
 void cn_env_destroy(cn_env_t *env)

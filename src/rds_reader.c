@@ -53,7 +53,7 @@ static void reader_set_last(rds_reader_t *rd, cur_id_t id)
  * per subscriber). Room names live in `rooms`, referenced by offset until the batch is sent. */
 typedef struct rds_batch {
     bk_pub_t pubs[RDS_XREAD_MAX];
-    size_t room_off[RDS_XREAD_MAX][2];
+    size_t room_off[RDS_XREAD_MAX][3];
     int n;
     buf_t rooms;
 } rds_batch_t;
@@ -94,7 +94,8 @@ static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
         if (rd->queue) {
             batch_room(b, 0, "job:", job_id);
             batch_room(b, 1, "queue:", rd->queue);
-            p->nrooms = 2;
+            batch_room(b, 2, "", "all-jobs"); /* every job event of every queue */
+            p->nrooms = 3;
         } else {
             batch_room(b, 0, "", "logs");
             p->nrooms = 1;

@@ -33,7 +33,6 @@ typedef struct rp_req {
 
 struct rp {
     rp_spec_t spec;
-    char job_id[256];
     int inflight;  /* requests out: the replay is freed when abandoned and none is left */
     int abandoned; /* rp_free was called */
     int started;   /* every stream's first answer is in */
@@ -130,13 +129,6 @@ static void fetch(rp_t *r, int s)
 
 /* ---------------------------------------------------------------- merging */
 
-static int keep(const rp_t *r, const rds_item_t *it)
-{
-    if (r->job_id[0] && strcmp(it->job_id, r->job_id) != 0)
-        return 0;
-    return bk_filter_match(&r->spec.filter, it->msg);
-}
-
 static const char *gap_json(rp_t *r, const char *reason, uint32_t streams)
 {
     int n = snprintf(r->gap, sizeof(r->gap), "{\"reason\":\"%s\",\"streams\":[", reason);
@@ -202,7 +194,7 @@ int rp_next(rp_t *r, msg_t **m, const char **gap)
         }
         rp_stream_t *st = &r->st[best];
         rds_item_t *it = &st->chunk.items[st->idx++];
-        if (!keep(r, it))
+        if (!r->spec.keep(r->spec.ud, it))
             continue;
         *m = it->msg;
         it->msg = NULL; /* moved to the caller */
@@ -220,9 +212,6 @@ rp_t *rp_new(const rp_spec_t *spec)
     if (!r)
         return NULL;
     r->spec = *spec;
-    if (spec->job_id)
-        snprintf(r->job_id, sizeof(r->job_id), "%s", spec->job_id);
-    r->spec.job_id = NULL;
     if (spec->stats) {
         atomic_fetch_add(&spec->stats->active, 1);
         count(&spec->stats->started);

@@ -51,14 +51,13 @@ struct srv {
 
 /* ---------------------------------------------------------------- health */
 
-static json_t *closed_json(const cn_stats_t *st)
+static json_t *closed_json(const cn_totals_t *st)
 {
     json_t *o = json_object();
     for (int k = 0; k < CN_KINDS; k++) {
         json_t *byr = json_object();
         for (int r = 1; r < CN_REASON_COUNT; r++)
-            json_object_set_new(byr, cn_reason_name(r),
-                                json_integer((json_int_t)atomic_load(&st->closed[k][r])));
+            json_object_set_new(byr, cn_reason_name(r), json_integer((json_int_t)st->closed[k][r]));
         json_object_set_new(o, cn_kind_name(k), byr);
     }
     return o;
@@ -87,27 +86,32 @@ static json_t *health_json(struct srv *s)
                                (json_int_t)st->skipped, "malformed", (json_int_t)st->malformed,
                                "reconnects", (json_int_t)st->reconnects));
     }
-    const cn_stats_t *cs = &s->cn.stats;
+    cn_totals_t tot;
+    cn_env_totals(&s->cn, &tot);
+    const cn_totals_t *cs = &tot;
     json_t *sio = sio_health_json(s->sio);
     json_t *sio_closed = json_object_get(sio, "closed");
     json_int_t slow = (json_int_t)atomic_load(&s->sse_stats.slow_closed) +
                       json_integer_value(json_object_get(sio_closed, "slow_consumer"));
     json_int_t stalls = 0;
     for (int k = 0; k < CN_KINDS; k++)
-        stalls += (json_int_t)atomic_load(&cs->closed[k][CN_CLOSE_STALL]);
+        stalls += (json_int_t)cs->closed[k][CN_CLOSE_STALL];
     json_int_t dropped = (json_int_t)atomic_load(&s->sse_stats.dropped) +
                          json_integer_value(json_object_get(sio, "dropped_messages"));
     json_t *redis = json_pack("{s:b,s:b,s:I,s:I,s:o}", "connected", rh.connected, "ready",
                               rh.ready, "logs_published", (json_int_t)rh.logs_published,
                               "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams);
     json_t *conns = json_pack(
-        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "mode", "event-loop (hand-off from CivetWeb)",
-        "sse", atomic_load(&cs->open[CN_KIND_SSE]), "websocket",
-        atomic_load(&cs->open[CN_KIND_WEBSOCKET]), "polling",
-        atomic_load(&cs->open[CN_KIND_POLLING]), "post_bodies",
+        "{s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:i,s:i,s:{s:I,s:I,s:I}}", "mode",
+        "event-loop (hand-off from CivetWeb)", "sse", (json_int_t)cs->open[CN_KIND_SSE],
+        "websocket", (json_int_t)cs->open[CN_KIND_WEBSOCKET], "polling",
+        (json_int_t)cs->open[CN_KIND_POLLING], "post_bodies",
         atomic_load(&s->adm.active[ADM_POST]), "total", atomic_load(&s->adm.total), "max",
         s->adm.max, "refused", (json_int_t)atomic_load(&s->adm.refused), "io_threads",
-        elg_size(s->loops), "http_threads", s->cfg->http_threads);
+        elg_size(s->loops), "http_threads", s->cfg->http_threads, "deliveries", "sse",
+        (json_int_t)cs->deliveries[CN_KIND_SSE], "websocket",
+        (json_int_t)cs->deliveries[CN_KIND_WEBSOCKET], "polling",
+        (json_int_t)cs->deliveries[CN_KIND_POLLING]);
     json_t *closed = json_pack("{s:I,s:I,s:I,s:I,s:o}", "slow_consumer", slow, "write_failed",
                                stalls, "dropped_messages", dropped, "bad_requests",
                                (json_int_t)atomic_load(&s->adm.bad_requests), "by_transport",

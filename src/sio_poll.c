@@ -79,7 +79,6 @@ void sio_poll_answer(cn_t *c)
             cn_delivered(c, m);
             msg_unref(m);
         }
-        oq_shrink(&s->q);
     } else {
         buf_append(&body, reply == EIO_GET_NOOP ? "6" : "1", 1);
     }

@@ -246,6 +246,7 @@ static void timer_cb(el_timer_t *t)
         s->probe = NULL;
     }
     int reason = (act & EIO_ACT_CLOSE) ? s->es.reason : 0;
+    oq_shrink(&s->q); /* a burst's ring goes back while idle, not after every write */
     cn_t *ws = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? s->ws : NULL;
     if (!reason && oq_soft_check(&s->q, ws ? cn_pending(ws) : 0, now) == OQ_SOFT_EXPIRED)
         reason = EIO_REASON_SLOW;

@@ -218,8 +218,6 @@ static int ws_fill(cn_t *c, cn_out_t *o)
         }
         n = oq_pop_batch(&s->q, batch, room, o->budget - o->bytes);
         more = s->q.len > 0;
-        if (!more)
-            oq_shrink(&s->q);
         pthread_mutex_unlock(&s->lock);
         for (int i = 0; i < n; i++) {
             cn_out_msg(o, batch[i], batch[i]->ws, batch[i]->ws_len);

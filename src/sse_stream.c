@@ -184,8 +184,6 @@ static int fill(cn_t *c, cn_out_t *o)
         pthread_mutex_lock(&s->lock);
         n = oq_pop_batch(&s->q, batch, room, o->budget - o->bytes);
         more = s->q.len > 0;
-        if (!more)
-            oq_shrink(&s->q);
         pthread_mutex_unlock(&s->lock);
         for (int i = 0; i < n; i++) {
             add_event(s, o, batch[i]);
@@ -218,6 +216,7 @@ static void timer_cb(el_timer_t *t)
     pthread_mutex_lock(&s->lock);
     int soft = oq_soft_check(&s->q, cn_pending(c), now);
     int64_t deadline = oq_soft_deadline(&s->q);
+    oq_shrink(&s->q); /* a burst's ring goes back while idle, not after every write */
     pthread_mutex_unlock(&s->lock);
     if (soft == OQ_SOFT_EXPIRED) {
         cn_close(c, CN_CLOSE_SOFT_LIMIT);
@@ -243,6 +242,15 @@ static void timer_cb(el_timer_t *t)
 static void replay_wake(void *ud)
 {
     cn_wake(((sst_t *)ud)->cn);
+}
+
+/* What a replay keeps: this stream's job (if any) through its filter. */
+static int replay_keep(void *ud, const rds_item_t *it)
+{
+    sst_t *s = ud;
+    if (s->req.job_id[0] && strcmp(it->job_id, s->req.job_id) != 0)
+        return 0;
+    return bk_filter_match(&s->req.filter, it->msg);
 }
 
 static int open_stream(cn_t *c)
@@ -299,8 +307,7 @@ static int open_stream(cn_t *c)
                 s->cursor.pos[i] = s->req.from.pos[i];
         rp_spec_t spec = {.rds = env->rds, .loop = cn_loop(c), .nstreams = env->nstreams,
                           .names = env->names, .follow = replay, .from = s->req.from,
-                          .upto = at_join, .job_id = s->req.job_id, .filter = s->req.filter,
-                          .chunk = REPLAY_CHUNK, .timeout_ms = REPLAY_TIMEOUT_MS,
+                          .upto = at_join, .keep = replay_keep, .chunk = REPLAY_CHUNK, .timeout_ms = REPLAY_TIMEOUT_MS,
                           .wake = replay_wake, .ud = s, .stats = env->rp_stats};
         if (!(s->replay = rp_new(&spec)))
             return CN_CLOSE_ERROR;

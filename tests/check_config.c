@@ -469,7 +469,7 @@ static const struct {
     {"max_connections", "0", "must be between 1 and 1000000"},
     {"http_threads", "3", "must be between 4 and 4096"},
     {"http_threads", "0", "must be between 4 and 4096"},
-    {"io_threads", "-1", "must be between 0 and 256"},
+    {"io_threads", "-1", "must be between 0 and 64"},
     {"header_timeout_ms", "1", "must be between 10 and 3600000"},
     {"max_pending_heads", "0", "must be between 1 and 1000000"},
     {"queue_soft_bytes", "-1", "must be between 0 and 2147483647"},
