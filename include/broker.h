@@ -83,6 +83,10 @@ int bk_publish_batch(bk_t *b, const bk_pub_t *pubs, int n);
 /* Sets stream's position without a message (reader start, skipped entries). Thread: any. */
 void bk_set_position(bk_t *b, int stream, cur_id_t id);
 
+/* The last published id of every stream (known and pos; n is the caller's), as bk_join's pos
+ * without joining. Thread: any. */
+void bk_position(bk_t *b, cur_t *pos);
+
 /* 1 if filter f lets m through (what publish applies per membership). Thread: any. */
 int bk_filter_match(const bk_filter_t *f, const msg_t *m);
 

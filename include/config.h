@@ -70,6 +70,8 @@ typedef struct cfg {
     int connect_timeout_ms;       /* connect_timeout_ms = 10000 */
     int max_pending_sessions;     /* max_pending_sessions = 1024: Engine.IO sessions without a CONNECT */
     int conformance;              /* conformance = false */
+    int recovery;                 /* recovery = true: Socket.IO connection-state recovery */
+    int recovery_max_disconnect_ms; /* recovery_max_disconnect_ms = 120000 */
     /* [log] */
     int log_level;                /* log_level = info (stderr) */
     int log_publish_level;        /* log_publish_level = info (to the log stream; off disables) */

@@ -153,6 +153,9 @@ int sio_encode_header(char *buf, size_t len, int type, const char *nsp, long ack
 
 /* CONNECT answer: 40{"sid":"SID"} / 40/logs,{"sid":"SID"}. sid is JSON-escaped. */
 int sio_encode_connect(char *buf, size_t cap, const char *nsp, const char *sid);
+/* CONNECT with connection-state recovery: 40/nsp,{"sid":"SID","pid":"PID"}. */
+int sio_encode_connect_pid(char *buf, size_t cap, const char *nsp, const char *sid,
+                           const char *pid);
 
 /* CONNECT_ERROR: 44/nsp,{"message":"MESSAGE"}, e.g. "Invalid namespace". */
 int sio_encode_connect_error(char *buf, size_t cap, const char *nsp, const char *message);

@@ -26,6 +26,19 @@ typedef struct sio_app_ops {
     void (*leave_all)(void *ud);
     /* Hands a normalized {ts,level,ns,msg} entry to the log stream writer (rds_publish_log). */
     int (*publish_log)(void *ud, int level, const char *ns, const char *json, size_t len);
+    /* Connection-state recovery; all three NULL when it is off.
+     * restore: a CONNECT to namespace bit carried the client's pid and offset (offset NULL
+     * when it sent none). Return 1 when the session takes over: it answers the CONNECT itself
+     * later and calls sio_app_connect_done(); 0 for a fresh connect.
+     * fresh: a fresh connect to bit: writes the new private session id into pid (EIO_SID_LEN + 1
+     * bytes), or "" when the namespace has no recovery. */
+    int (*restore)(void *ud, unsigned bit, const char *pid, const char *offset);
+    void (*fresh)(void *ud, unsigned bit, char *pid);
+    /* The client disconnected namespace bit on purpose: its session state goes. */
+    void (*forget)(void *ud, unsigned bit);
+    /* subscribe-job joined room job:<id>: the job's current state goes out first, then its live
+     * events (queue: cfg index, -1 for every queue). Optional. */
+    void (*job_state)(void *ud, const char *job_id, int queue);
 } sio_app_ops_t;
 
 /* Counters shared by every session (exposed in /health). */
@@ -38,7 +51,10 @@ typedef struct sio_app_stats {
     atomic_ullong logs_invalid;    /* client log entries dropped: invalid or too large */
     atomic_ullong logs_rejected;   /* client log entries dropped: log stream writer full */
     atomic_ullong protocol_errors; /* malformed Socket.IO input (the connection is closed) */
+    atomic_ullong recovered;       /* connects that restored a session (connection-state recovery) */
 } sio_app_stats_t;
+
+#define SIO_APP_OFFSET_MAX 4096 /* bytes of a client's offset (a cursor) we accept */
 
 #define SIO_APP_NSP_MAIN 0x1u   /* "/" */
 #define SIO_APP_NSP_LOGS 0x2u   /* "/logs" */
@@ -50,6 +66,7 @@ typedef struct sio_app {
     sio_app_ops_t ops;
     sio_app_stats_t *stats;
     unsigned nsps; /* read-only: SIO_APP_NSP_* bits of the connected namespaces */
+    unsigned restoring; /* bits whose CONNECT the session answers (ops.restore took it) */
     int connected_once;
     sio_binasm_t binasm;
     char errstr[96];
@@ -63,6 +80,15 @@ void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_
  * namespace it has not joined, binary data out of place, duplicate CONNECT): the caller
  * closes the connection; sio_app_errstr() says why. DG_ENOMEM likewise. */
 int sio_app_message(sio_app_t *a, const char *data, size_t len, int binary);
+
+/* The session finished a restore that ops.restore took for namespace bit: answered 1 means it
+ * queued the CONNECT answer itself (the namespace is connected now); 0 means the state was not
+ * found or too old: the application does a fresh connect (ops.fresh, CONNECT queued with
+ * ops.send). */
+void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered);
+
+/* "/" or "/logs" for a namespace bit. */
+const char *sio_app_nsp_name(unsigned bit);
 
 /* 1 once a namespace was connected at least once (the connect timeout no longer applies). */
 int sio_app_connected(const sio_app_t *a);

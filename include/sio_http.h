@@ -26,6 +26,7 @@ typedef struct sio_deps {
     rds_t *rds;
     el_group_t *loops;
     cn_env_t *cn;
+    struct rp_stats *rp_stats; /* replay counters shared with SSE, or NULL */
 } sio_deps_t;
 
 /* NULL on ENOMEM. Thread: main. */

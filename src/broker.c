@@ -293,6 +293,14 @@ void bk_set_position(bk_t *b, int stream, cur_id_t id)
     pthread_mutex_unlock(&b->lock);
 }
 
+void bk_position(bk_t *b, cur_t *pos)
+{
+    pthread_mutex_lock(&b->lock);
+    pos->known = b->known;
+    memcpy(pos->pos, b->pos, sizeof(pos->pos));
+    pthread_mutex_unlock(&b->lock);
+}
+
 void bk_get_stats(bk_t *b, bk_stats_t *out)
 {
     pthread_mutex_lock(&b->lock);

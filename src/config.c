@@ -105,6 +105,8 @@ static const cfg_key_t cfg_keys[] = {
     {"connect_timeout_ms", K_INT, F(connect_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"max_pending_sessions", K_INT, F(max_pending_sessions), 1, 1000000},
     {"conformance", K_BOOL, F(conformance), 0, 1},
+    {"recovery", K_BOOL, F(recovery), 0, 1},
+    {"recovery_max_disconnect_ms", K_INT, F(recovery_max_disconnect_ms), 1000, 86400000},
     {"log_level", K_LEVEL, F(log_level), 0, 0},
     {"log_publish_level", K_LEVEL, F(log_publish_level), 0, 0},
     {"auth", K_AUTH, F(auth), 0, 0},
@@ -936,6 +938,8 @@ void cfg_defaults(cfg_t *c)
     c->connect_timeout_ms = 10000;
     c->max_pending_sessions = 1024;
     c->conformance = 0;
+    c->recovery = 1;
+    c->recovery_max_disconnect_ms = 120000;
     c->log_level = CFG_LOG_INFO;
     c->log_publish_level = CFG_LOG_INFO;
     c->auth = CFG_AUTH_OFF;

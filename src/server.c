@@ -263,7 +263,7 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         elg_start(s->loops) != DG_OK)
         goto fail_mem;
     gt_cfg_t gc = {cfg->header_timeout_ms, cfg->max_pending_heads, 16384, GATE_BODY_MAX};
-    sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn};
+    sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn, &s->rp_stats};
     if (!(s->gate = gt_new(elg_get(s->loops, 0), &gc)) ||
         !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops)) || !(s->sio = sio_new(&sd)))
         goto fail_mem;

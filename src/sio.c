@@ -789,6 +789,21 @@ int sio_encode_connect(char *buf, size_t cap, const char *nsp, const char *sid)
     return encode_kv(buf, cap, SIO_CONNECT, nsp, "sid", sid);
 }
 
+int sio_encode_connect_pid(char *buf, size_t cap, const char *nsp, const char *sid,
+                           const char *pid)
+{
+    wr_t w = {buf, cap, 0, 0};
+    int rc = wr_header(&w, SIO_CONNECT, nsp, -1, 0);
+    if (rc)
+        return rc;
+    wr_put(&w, "{\"sid\":", 7);
+    wr_quote(&w, sid, strlen(sid));
+    wr_put(&w, ",\"pid\":", 7);
+    wr_quote(&w, pid, strlen(pid));
+    wr_ch(&w, '}');
+    return wr_end(&w);
+}
+
 int sio_encode_connect_error(char *buf, size_t cap, const char *nsp, const char *message)
 {
     return encode_kv(buf, cap, SIO_CONNECT_ERROR, nsp, "message", message);

@@ -142,38 +142,99 @@ static unsigned nsp_bit(const sio_app_t *a, const sio_packet_t *p)
     return 0;
 }
 
-static int on_connect(sio_app_t *a, const sio_packet_t *p, unsigned bit, const char *nsp)
+const char *sio_app_nsp_name(unsigned bit)
 {
-    char buf[SIO_HDR_MAX + 64];
-    if (!bit) {
-        atomic_fetch_add(&a->stats->invalid_nsp, 1);
-        send_text(a, buf, sio_encode_connect_error(buf, sizeof(buf), nsp, "Invalid namespace"));
-        return DG_OK;
-    }
-    if (a->nsps & bit)
-        return fail(a, DG_EPROTO, "CONNECT to a namespace already connected");
-    char sid[EIO_SID_LEN + 1];
+    return bit == SIO_APP_NSP_LOGS ? "/logs" : bit == SIO_APP_NSP_CUSTOM ? "/custom" : "/";
+}
+
+/* A connect to bit that starts from nothing: its rooms, a new pid, the CONNECT answer. data:
+ * the CONNECT's payload (the conformance suite's server echoes it). */
+static int connect_fresh(sio_app_t *a, unsigned bit, const char *data, size_t data_len)
+{
+    const char *nsp = sio_app_nsp_name(bit);
+    char buf[SIO_HDR_MAX + 96], sid[EIO_SID_LEN + 1], pid[EIO_SID_LEN + 1] = "";
     if (eio_sid_generate(sid) != DG_OK)
         return fail(a, DG_EIO, "no randomness for a socket id");
+    /* the pid's position first: whatever the rooms bring from now on comes after it */
+    if (a->ops.fresh && bit != SIO_APP_NSP_CUSTOM)
+        a->ops.fresh(a->ops.ud, bit, pid);
     if (bit == SIO_APP_NSP_LOGS && a->ops.join(a->ops.ud, "logs", NULL) != DG_OK)
         return fail(a, DG_ENOMEM, "cannot join the logs room");
     a->nsps |= bit;
     a->connected_once = 1;
     atomic_fetch_add(&a->stats->connects, 1);
-    send_text(a, buf, sio_encode_connect(buf, sizeof(buf), nsp, sid));
+    send_text(a, buf, pid[0] ? sio_encode_connect_pid(buf, sizeof(buf), nsp, sid, pid)
+                             : sio_encode_connect(buf, sizeof(buf), nsp, sid));
     if (a->cfg->conformance) {
         /* The protocol test suite's server emits ["auth", handshake.auth] on connect. */
-        if (p->data)
-            send_event(a, nsp, "auth", p->data, p->data_len, 0);
+        if (data)
+            send_event(a, nsp, "auth", data, data_len, 0);
         else
             send_event(a, nsp, "auth", "{}", 2, 0);
     }
     return DG_OK;
 }
 
+/* The client's {pid, offset} of a CONNECT that asks for recovery, as socket.io-client 4.6+
+ * sends them; 0 when it does not ask (or asks in a form we do not know). */
+static int recovery_asked(const sio_packet_t *p, char *pid, size_t pid_cap, char *offset,
+                          size_t off_cap, int *has_offset)
+{
+    if (!p->data)
+        return 0;
+    json_t *o = json_loadb(p->data, p->data_len, 0, NULL);
+    const json_t *jp = json_object_get(o, "pid"), *jo = json_object_get(o, "offset");
+    int ok = json_is_string(jp) && json_string_length(jp) < pid_cap && json_string_length(jp) > 0;
+    if (ok) {
+        memcpy(pid, json_string_value(jp), json_string_length(jp) + 1);
+        *has_offset = json_is_string(jo) && json_string_length(jo) < off_cap;
+        if (*has_offset)
+            memcpy(offset, json_string_value(jo), json_string_length(jo) + 1);
+    }
+    json_decref(o);
+    return ok;
+}
+
+static int on_connect(sio_app_t *a, const sio_packet_t *p, unsigned bit, const char *nsp)
+{
+    if (!bit) {
+        char buf[SIO_HDR_MAX + 64];
+        atomic_fetch_add(&a->stats->invalid_nsp, 1);
+        send_text(a, buf, sio_encode_connect_error(buf, sizeof(buf), nsp, "Invalid namespace"));
+        return DG_OK;
+    }
+    if ((a->nsps | a->restoring) & bit)
+        return fail(a, DG_EPROTO, "CONNECT to a namespace already connected");
+    char pid[EIO_SID_LEN + 1], offset[SIO_APP_OFFSET_MAX];
+    int has_offset = 0;
+    if (a->ops.restore && bit != SIO_APP_NSP_CUSTOM &&
+        recovery_asked(p, pid, sizeof(pid), offset, sizeof(offset), &has_offset) &&
+        a->ops.restore(a->ops.ud, bit, pid, has_offset ? offset : NULL)) {
+        a->restoring |= bit;
+        a->connected_once = 1; /* the connect timeout no longer applies: the session answers */
+        return DG_OK;
+    }
+    return connect_fresh(a, bit, p->data, p->data_len);
+}
+
+void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered)
+{
+    if (!(a->restoring & bit))
+        return;
+    a->restoring &= ~bit;
+    if (!answered) {
+        connect_fresh(a, bit, NULL, 0);
+        return;
+    }
+    a->nsps |= bit;
+    atomic_fetch_add(&a->stats->connects, 1);
+}
+
 static void on_disconnect(sio_app_t *a, unsigned bit)
 {
     a->nsps &= ~bit;
+    if (a->ops.forget)
+        a->ops.forget(a->ops.ud, bit);
     if (bit == SIO_APP_NSP_MAIN) {
         /* Job and queue rooms belong to "/": leave them all, keep the logs room if "/logs"
          * is still connected (a log event in between may be missed, never duplicated). */
@@ -274,6 +335,8 @@ static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *a
             err = "too many subscriptions";
         else if (rc != DG_OK)
             err = "out of memory";
+        else if (!queue_room && a->ops.job_state)
+            a->ops.job_state(a->ops.ud, id, qi); /* joined first: nothing is lost meanwhile */
     } else {
         a->ops.leave(a->ops.ud, room); /* leaving a room not joined is not an error */
     }
@@ -282,6 +345,37 @@ out:
     ack_result(a, NULL, p->ack_id, err ? NULL : room, err);
     free(id);
     free(room);
+}
+
+/* subscribe-all-jobs / unsubscribe-all-jobs: every job event of every queue (the NestJS
+ * gateway's all-jobs room), optionally only of {queue: NAME} or {queues: [NAME, ...]}. */
+static void on_all_jobs(sio_app_t *a, const sio_packet_t *p, const json_t *arg, int subscribe)
+{
+    const char *err = NULL;
+    bk_filter_t f = {0};
+    const json_t *q1 = json_object_get(arg, "queue"), *qs = json_object_get(arg, "queues");
+    if (arg && !json_is_object(arg) && !json_is_null(arg))
+        err = "an object {queue} or {queues} is expected";
+    else if (q1 && !json_is_string(q1))
+        err = "queue must be a string";
+    else if (qs && !json_is_array(qs))
+        err = "queues must be an array of queue names";
+    for (size_t i = 0; !err && (q1 || qs) && i < (q1 ? 1 : json_array_size(qs)); i++) {
+        const json_t *v = q1 ? q1 : json_array_get(qs, i);
+        int qi = json_is_string(v) ? cfg_queue_index(a->cfg, json_string_value(v)) : -1;
+        if (qi < 0)
+            err = "unknown queue";
+        else
+            f.streams |= 1u << qi;
+    }
+    if (!err && subscribe) {
+        int rc = a->ops.join(a->ops.ud, "all-jobs", &f);
+        err = rc == DG_ELIMIT ? "too many subscriptions" : rc != DG_OK ? "out of memory" : NULL;
+    } else if (!err) {
+        a->ops.leave(a->ops.ud, "all-jobs");
+    }
+    atomic_fetch_add(err ? &a->stats->sub_errors : &a->stats->subscribes, 1);
+    ack_result(a, NULL, p->ack_id, err ? NULL : "all-jobs", err);
 }
 
 /* ---------------------------------------------------------------- "/logs" */
@@ -347,13 +441,19 @@ static void on_event(sio_app_t *a, const sio_packet_t *p, unsigned bit, const ch
         sub = 1, queue_room = 1;
     else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "unsubscribe-queue"))
         sub = -1, queue_room = 1;
+    else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "subscribe-all-jobs"))
+        sub = 2;
+    else if (bit == SIO_APP_NSP_MAIN && name_is(name, nlen, "unsubscribe-all-jobs"))
+        sub = -2;
     else if (!(bit == SIO_APP_NSP_LOGS && name_is(name, nlen, "log")))
         return; /* unknown events are ignored, as Socket.IO does without a listener */
 
     /* JSON_ALLOW_NUL: "\u0000" in an id is refused as a control character, not as bad JSON */
     json_t *arr = json_loadb(p->data, p->data_len, JSON_ALLOW_NUL, NULL);
     const json_t *arg = arr ? json_array_get(arr, 1) : NULL;
-    if (sub)
+    if (sub == 2 || sub == -2)
+        on_all_jobs(a, p, arg, sub > 0);
+    else if (sub)
         on_subscription(a, p, arg, queue_room, sub > 0);
     else
         on_log(a, p, arg);

@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "cursor.h"
 #include "eio.h"
 #include "eio_session.h"
 #include "htab.h"
@@ -31,6 +33,37 @@
 
 typedef struct sess sess_t;
 struct sess_input;
+struct rec_replay;
+
+#define SESS_NS 2        /* namespaces with recovery state: 0 "/", 1 "/logs" */
+#define SESS_POP_MAX 64  /* items per sess_pop() */
+
+/* A room of the session, as its recovery state remembers it. */
+typedef struct sess_room {
+    char *name;
+    bk_filter_t f;
+} sess_room_t;
+
+/* Recovery state of one namespace (sio_rec.c). */
+typedef struct sess_ns {
+    char pid[EIO_SID_LEN + 1]; /* "": none (recovery off, not connected, or forgotten) */
+    cur_t cur;                 /* the offset: last room event handed to the transport */
+    cur_t base;                /* where a client that sends no offset resumes */
+    sess_room_t *rooms;
+    int nrooms, cap;
+} sess_ns_t;
+
+/* What goes out before the live queue (sio_rec.c; loop thread). */
+typedef struct sess_rec {
+    sess_ns_t ns[SESS_NS];
+    struct rec_replay *replay[SESS_NS]; /* a restore in progress */
+    oq_t front;      /* private packets ahead of everything (recovered CONNECT, job states) */
+    msg_t *peeked;   /* taken by rec_ready(), handed out first by rec_next() */
+    int quiet;       /* a restore joins its rooms: no save per room */
+    int hold;        /* Redis reads in flight that the live queue waits for */
+    int64_t save_at; /* next refresh of the state in Redis (0: none due) */
+    buf_t tails;     /* offsets of the items of one sess_pop() */
+} sess_rec_t;
 
 struct sio {
     sio_deps_t d;
@@ -49,6 +82,9 @@ struct sio {
     /* counters */
     sio_app_stats_t app_stats;
     atomic_ullong opened_polling, opened_websocket, upgrades, evicted, dropped;
+    atomic_ullong restores, restore_failed, job_states, deduped;
+    const char *const *names; /* stream names for cursors */
+    int nstreams;
     atomic_ullong closed[EIO_REASON_COUNT];
 };
 
@@ -76,6 +112,7 @@ struct sess {
     el_task_t drain_task;
     int64_t drain_in;
     int64_t grace_until;         /* 0: the grace was never used, -1: used up */
+    sess_rec_t rec;
     /* lock */
     pthread_mutex_t lock;
     eio_sess_t es;
@@ -133,6 +170,54 @@ int sess_input_packet(sess_t *s, const eio_packet_t *p);
 void sess_post_input(sess_input_t *in);
 /* A GET was attached: input held back for it can go on. Thread: s's loop. */
 void sess_release_deferred(sess_t *s);
+
+/* One thing for the live transport to write. */
+typedef struct sess_out {
+    msg_t *m;         /* a reference for the caller */
+    const char *tail; /* NULL: m's packet as it is; else the packet without its final ']',
+                       * then tail[0..tail_len) (a room event carrying its offset) */
+    size_t tail_len;
+} sess_out_t;
+
+/* Takes up to max (<= SESS_POP_MAX) items, about max_bytes, in the order they must go out:
+ * packets queued ahead, replayed events, then the live queue unless a Redis read holds it
+ * (duplicates of replayed events skipped). Tails stay valid until the next call. *more: 1
+ * when more is ready now (0 also while waiting for Redis: a wake-up comes). Thread: s's loop,
+ * session lock not held. */
+int sess_pop(sess_t *s, sess_out_t *out, int max, size_t max_bytes, int *more);
+/* 1 when sess_pop() would give something now. Thread: s's loop, lock not held. */
+int sess_has_output(sess_t *s);
+
+/* ---- sio_rec.c ------------------------------------------------------------------------------- */
+
+/* Prepares / frees s->rec. rec_free: any thread, after teardown (or with the loop stopped). */
+void rec_init(sess_t *s);
+void rec_free(sess_t *s);
+/* The session joined / left a room (room NULL: every room) through the application. */
+void rec_room_joined(sess_t *s, const char *room, const bk_filter_t *f);
+void rec_room_left(sess_t *s, const char *room);
+/* sio_app_ops_t's restore / fresh / forget / job_state for s. */
+int rec_restore(sess_t *s, unsigned bit, const char *pid, const char *offset);
+void rec_fresh(sess_t *s, unsigned bit, char *pid);
+void rec_forget(sess_t *s, unsigned bit);
+void rec_job_state(sess_t *s, const char *job_id, int queue);
+/* The next packet or replayed event ahead of the live queue: REC_ITEM (*m: a reference),
+ * REC_WAIT (Redis owes an answer; a wake-up comes) or REC_NONE. */
+enum { REC_NONE = 0, REC_ITEM, REC_WAIT };
+int rec_next(sess_t *s, msg_t **m);
+int rec_ready(sess_t *s);
+/* 1 while the live queue must wait (restores, job states in flight). */
+int rec_holding(const sess_t *s);
+/* 1 when live m was already written (a replay covered it). */
+int rec_seen(const sess_t *s, const msg_t *m);
+/* m is a room event of a namespace with recovery: advances its offset and appends the tail
+ * (,"OFFSET"]) to b; returns 1. 0 (nothing appended) for other packets. */
+int rec_tail(sess_t *s, const msg_t *m, buf_t *b);
+/* The timer: refreshes the state in Redis when due; the next deadline, -1 for none. */
+void rec_timer(sess_t *s, int64_t now);
+int64_t rec_deadline(const sess_t *s);
+/* Teardown: writes each namespace's state for a reconnect, stops replays. Thread: s's loop. */
+void rec_teardown(sess_t *s);
 
 /* ---- sio_ws.c / sio_poll.c -------------------------------------------------------------- */
 

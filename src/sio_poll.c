@@ -24,13 +24,20 @@ static pollc_t *of(cn_t *c)
     return cn_data(c);
 }
 
-/* Appends the polling form of m: the bare packet, or "b" + base64 for a binary message. */
-static void payload_append(buf_t *b, const msg_t *m)
+/* Appends the polling form of an item: the bare packet (its offset tail instead of the final
+ * ']' if it has one), or "b" + base64 for a binary message. */
+static void payload_append(buf_t *b, const sess_out_t *it)
 {
+    const msg_t *m = it->m;
     const char *pkt = (const char *)m->ws + m->ws_hdr_len;
     size_t len = m->ws_len - m->ws_hdr_len;
     if (b->len)
         buf_append(b, "\x1e", 1);
+    if (it->tail) {
+        buf_append(b, pkt, len - 1);
+        buf_append(b, it->tail, it->tail_len);
+        return;
+    }
     if (m->kind != MSG_PACKET_BIN) {
         buf_append(b, pkt, len);
         return;
@@ -60,28 +67,40 @@ void sio_poll_answer(cn_t *c)
     if (p->answered || cn_closed(c))
         return;
     buf_t body = BUF_INIT;
+    int has = sess_has_output(s);
     pthread_mutex_lock(&s->lock);
     if (s->get != c) {
         pthread_mutex_unlock(&s->lock);
         return;
     }
-    int reply = eio_sess_get_reply(&s->es, s->q.len > 0);
+    int reply = eio_sess_get_reply(&s->es, has);
     if (reply == EIO_GET_WAIT && (s->overflow || atomic_load(&s->h->stopping)))
         reply = EIO_GET_CLOSE;
-    if (reply == EIO_GET_WAIT) {
-        pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->lock);
+    if (reply == EIO_GET_WAIT)
         return;
-    }
     if (reply == EIO_GET_QUEUED) {
-        msg_t *m;
-        while (body.len < SIO_POLL_MAX_BYTES && (m = oq_pop(&s->q))) {
-            payload_append(&body, m);
-            cn_delivered(c, m);
-            msg_unref(m);
+        /* taken off the session on this loop only: nothing else pops meanwhile */
+        sess_out_t items[SESS_POP_MAX];
+        int more = 1;
+        while (more && body.len < SIO_POLL_MAX_BYTES) {
+            int n = sess_pop(s, items, SESS_POP_MAX, SIO_POLL_MAX_BYTES - body.len, &more);
+            for (int i = 0; i < n; i++) {
+                payload_append(&body, &items[i]);
+                cn_delivered(c, items[i].m);
+                msg_unref(items[i].m);
+            }
+            if (!n)
+                break;
+        }
+        if (!body.len) {
+            buf_free(&body);
+            return; /* all of it was duplicates: the GET waits on */
         }
     } else {
         buf_append(&body, reply == EIO_GET_NOOP ? "6" : "1", 1);
     }
+    pthread_mutex_lock(&s->lock);
     eio_sess_get_end(&s->es);
     s->get = NULL;
     p->answered = 1;

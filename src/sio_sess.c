@@ -25,6 +25,7 @@ void sess_unref(sess_t *s)
         return;
     sio_t *h = s->h;
     sio_app_free(&s->app);
+    rec_free(s);
     oq_clear(&s->q);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -162,6 +163,60 @@ int sess_enqueue(sess_t *s, msg_t *m)
     return rc;
 }
 
+/* out[n] = m with its offset tail (an offset into s->rec.tails until the end of sess_pop). */
+static size_t pop_add(sess_t *s, sess_out_t *out, size_t *tail_at, int n, msg_t *m)
+{
+    size_t at = s->rec.tails.len;
+    out[n].m = m;
+    out[n].tail = NULL;
+    out[n].tail_len = rec_tail(s, m, &s->rec.tails) ? s->rec.tails.len - at : 0;
+    tail_at[n] = at;
+    return m->ws_len + out[n].tail_len;
+}
+
+int sess_pop(sess_t *s, sess_out_t *out, int max, size_t max_bytes, int *more)
+{
+    size_t tail_at[SESS_POP_MAX], bytes = 0;
+    int n = 0, r = REC_NONE;
+    msg_t *m;
+    if (max > SESS_POP_MAX)
+        max = SESS_POP_MAX;
+    buf_reset(&s->rec.tails);
+    while (n < max && bytes < max_bytes && (r = rec_next(s, &m)) == REC_ITEM)
+        bytes += pop_add(s, out, tail_at, n++, m);
+    if (r == REC_NONE && !rec_holding(s) && n < max && bytes < max_bytes) {
+        msg_t *batch[SESS_POP_MAX];
+        pthread_mutex_lock(&s->lock);
+        int k = oq_pop_batch(&s->q, batch, max - n, max_bytes - bytes);
+        pthread_mutex_unlock(&s->lock);
+        for (int i = 0; i < k; i++) {
+            if (rec_seen(s, batch[i])) { /* a replay sent it already */
+                atomic_fetch_add_explicit(&s->h->deduped, 1, memory_order_relaxed);
+                msg_unref(batch[i]);
+                continue;
+            }
+            bytes += pop_add(s, out, tail_at, n++, batch[i]);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (out[i].tail_len)
+            out[i].tail = s->rec.tails.data + tail_at[i];
+    *more = sess_has_output(s);
+    return n;
+}
+
+int sess_has_output(sess_t *s)
+{
+    if (rec_ready(s))
+        return 1;
+    if (rec_holding(s))
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int queued = s->q.len > 0;
+    pthread_mutex_unlock(&s->lock);
+    return queued;
+}
+
 /* Broker callbacks (broker lock held): deliver only queues; wake runs once per batch. */
 static void deliver(bk_sub_t *sub, msg_t *m)
 {
@@ -215,6 +270,9 @@ static void arm_timer(sess_t *s)
         at = s->grace_until;
     if (s->drain_at && (at < 0 || s->drain_at < at))
         at = s->drain_at;
+    int64_t save = rec_deadline(s);
+    if (save >= 0 && (at < 0 || save < at))
+        at = save;
     if (at < 0)
         el_timer_cancel(s->loop, &s->timer);
     else
@@ -232,6 +290,8 @@ static void timer_cb(el_timer_t *t)
         sess_teardown(s, EIO_REASON_SERVER);
         return;
     }
+    if (!s->torn)
+        rec_timer(s, now);
     cn_t *probe = NULL;
     pthread_mutex_lock(&s->lock);
     if (s->torn) {
@@ -341,6 +401,7 @@ void sess_teardown(sess_t *s, int reason)
     pthread_mutex_unlock(&s->lock);
 
     bk_leave_all(h->d.bk, &s->sub);
+    rec_teardown(s);
     table_remove(s);
     el_timer_cancel(s->loop, &s->timer);
     while (s->deferred) {
@@ -392,19 +453,44 @@ static int app_join(void *ud, const char *room, const bk_filter_t *f)
 {
     sess_t *s = ud;
     /* input and teardown both run on the session's loop: a torn session takes no input */
-    return bk_join(s->h->d.bk, &s->sub, room, f, NULL);
+    int rc = bk_join(s->h->d.bk, &s->sub, room, f, NULL);
+    if (rc == DG_OK)
+        rec_room_joined(s, room, f);
+    return rc;
 }
 
 static int app_leave(void *ud, const char *room)
 {
     sess_t *s = ud;
+    rec_room_left(s, room);
     return bk_leave(s->h->d.bk, &s->sub, room);
 }
 
 static void app_leave_all(void *ud)
 {
     sess_t *s = ud;
+    rec_room_left(s, NULL);
     bk_leave_all(s->h->d.bk, &s->sub);
+}
+
+static int app_restore(void *ud, unsigned bit, const char *pid, const char *offset)
+{
+    return rec_restore(ud, bit, pid, offset);
+}
+
+static void app_fresh(void *ud, unsigned bit, char *pid)
+{
+    rec_fresh(ud, bit, pid);
+}
+
+static void app_forget(void *ud, unsigned bit)
+{
+    rec_forget(ud, bit);
+}
+
+static void app_job_state(void *ud, const char *job_id, int queue)
+{
+    rec_job_state(ud, job_id, queue);
 }
 
 static int app_publish_log(void *ud, int level, const char *ns, const char *json, size_t len)
@@ -566,8 +652,17 @@ sess_t *sess_new(sio_t *h, int transport, int echo)
     eio_sess_init(&s->es, transport, echo ? &h->scfg_eio : &h->scfg_sio, s->created);
     oq_init(&s->q, (uint32_t)h->cfg->queue_max_msgs, (size_t)h->cfg->queue_max_bytes);
     oq_set_soft(&s->q, (size_t)h->cfg->queue_soft_bytes, h->cfg->queue_soft_ms);
-    sio_app_ops_t ops = {s, app_send, app_join, app_leave, app_leave_all, app_publish_log};
+    sio_app_ops_t ops = {.ud = s, .send = app_send, .join = app_join, .leave = app_leave,
+                         .leave_all = app_leave_all, .publish_log = app_publish_log};
+    if (h->cfg->recovery && !echo) {
+        ops.restore = app_restore;
+        ops.fresh = app_fresh;
+        ops.forget = app_forget;
+    }
+    if (!echo)
+        ops.job_state = app_job_state;
     sio_app_init(&s->app, h->cfg, &ops, &h->app_stats);
+    rec_init(s);
     atomic_fetch_add(&h->nsessions, 1);
     atomic_fetch_add(transport == EIO_TRANSPORT_POLLING ? &h->opened_polling : &h->opened_websocket,
                      1);

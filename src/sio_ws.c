@@ -201,27 +201,47 @@ static int ws_read(cn_t *c, const char *data, size_t len)
     return 0;
 }
 
+/* Adds one item: the shared frame as it is, or (an offset to append) a private header, the
+ * shared packet without its final ']' and the private tail. */
+static void out_item(cn_out_t *o, const sess_out_t *it)
+{
+    msg_t *m = it->m;
+    if (!it->tail) {
+        cn_out_msg(o, m, m->ws, m->ws_len);
+        return;
+    }
+    const unsigned char *pkt = m->ws + m->ws_hdr_len;
+    size_t plen = m->ws_len - m->ws_hdr_len - 1;
+    unsigned char hdr[WS_HDR_MAX];
+    size_t hl = ws_frame_header(hdr, WS_OP_TEXT, plen + it->tail_len);
+    cn_out_copy(o, hdr, hl);
+    cn_out_msg(o, m, pkt, plen);
+    cn_out_copy(o, it->tail, it->tail_len);
+}
+
 static int ws_fill(cn_t *c, cn_out_t *o)
 {
     wsc_t *w = of(c);
     sess_t *s = w->s;
-    msg_t *batch[LIVE_BATCH];
+    sess_out_t batch[LIVE_BATCH];
     int more = 0;
     while (!cn_out_full(o) && !w->closing) {
-        int room = cn_out_free_segments(o), n;
+        int room = cn_out_free_segments(o) / 3, n; /* up to three segments an item */
         if (room > LIVE_BATCH)
             room = LIVE_BATCH;
-        pthread_mutex_lock(&s->lock);
-        if (s->ws != c || s->torn) {
-            pthread_mutex_unlock(&s->lock);
+        if (room == 0) {
+            more = 1;
             break;
         }
-        n = oq_pop_batch(&s->q, batch, room, o->budget - o->bytes);
-        more = s->q.len > 0;
+        pthread_mutex_lock(&s->lock);
+        int mine = s->ws == c && !s->torn;
         pthread_mutex_unlock(&s->lock);
+        if (!mine)
+            break;
+        n = sess_pop(s, batch, room, o->budget - o->bytes, &more);
         for (int i = 0; i < n; i++) {
-            cn_out_msg(o, batch[i], batch[i]->ws, batch[i]->ws_len);
-            msg_unref(batch[i]);
+            out_item(o, &batch[i]);
+            msg_unref(batch[i].m);
         }
         if (!n || !more)
             break;

@@ -50,6 +50,8 @@ static const char *const all_keys[] = {
     "connect_timeout_ms",
     "max_pending_sessions",
     "conformance",
+    "recovery",
+    "recovery_max_disconnect_ms",
     "log_level",
     "log_publish_level",
     "auth",
@@ -210,6 +212,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.connect_timeout_ms, 10000);
     ck_assert_int_eq(c.max_pending_sessions, 1024);
     ck_assert_int_eq(c.conformance, 0);
+    ck_assert_int_eq(c.recovery, 1);
+    ck_assert_int_eq(c.recovery_max_disconnect_ms, 120000);
     ck_assert_int_eq(c.log_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.log_publish_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.auth, CFG_AUTH_OFF);
@@ -474,6 +478,7 @@ static const struct {
     {"max_pending_heads", "0", "must be between 1 and 1000000"},
     {"queue_soft_bytes", "-1", "must be between 0 and 2147483647"},
     {"max_pending_sessions", "0", "must be between 1 and 1000000"},
+    {"recovery_max_disconnect_ms", "999", "must be between 1000 and 86400000"},
     {"write_timeout_ms", "9", "must be between 10 and 3600000"},
     {"document_root", "", "must not be empty"},
     {"document_root", "a\nb", "must not contain control characters"},
@@ -1334,6 +1339,8 @@ START_TEST(test_dump_defaults)
              "connect_timeout_ms = 10000\n"
              "max_pending_sessions = 1024\n"
              "conformance = false\n"
+             "recovery = true\n"
+             "recovery_max_disconnect_ms = 120000\n"
              "log_level = info\n"
              "log_publish_level = info\n"
              "auth = off\n"

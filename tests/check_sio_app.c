@@ -83,7 +83,8 @@ static void setup_mode(int conformance)
     cfg.conformance = conformance;
     memset(&rec, 0, sizeof(rec));
     memset(&stats, 0, sizeof(stats));
-    sio_app_ops_t ops = {&rec, r_send, r_join, r_leave, r_leave_all, r_publish};
+    sio_app_ops_t ops = {.ud = &rec, .send = r_send, .join = r_join, .leave = r_leave,
+                         .leave_all = r_leave_all, .publish_log = r_publish};
     sio_app_init(&app, &cfg, &ops, &stats);
 }
 

@@ -18,7 +18,9 @@ test.before(async () => {
   redis = await startRedis();
   gw = await startGateway(redis.url, { args: ['--conformance'], env: {
     DUALGATE_PING_INTERVAL_MS: String(PING_INTERVAL), DUALGATE_PING_TIMEOUT_MS: String(PING_TIMEOUT),
-    DUALGATE_CONNECT_TIMEOUT_MS: '1000', DUALGATE_LOG_LEVEL: 'info' } });
+    DUALGATE_CONNECT_TIMEOUT_MS: '1000', DUALGATE_LOG_LEVEL: 'info',
+    // the suites' reference server runs without connectionStateRecovery (no pid in CONNECT)
+    DUALGATE_RECOVERY: 'false' } });
   URL = gw.base;
   WS_URL = URL.replace('http', 'ws');
 });

@@ -10,7 +10,7 @@ const WebSocket = require('ws');
 const { QUEUES, startRedis, startGateway, startBull, stop, get, SseClient, redisClient, waitFor } = require('./lib');
 
 const ORIGIN = 'http://allowed.example';
-let redis, gw, tight, slow, rc, bull, queues;
+let redis, gw, tight, slow, plain, rc, bull, queues;
 const sockets = [];
 
 test.before(async () => {
@@ -21,6 +21,8 @@ test.before(async () => {
     DUALGATE_CONNECT_TIMEOUT_MS: '400', SOCKETS_CORS_ORIGIN: ORIGIN, DUALGATE_MAX_PAYLOAD: '1000' } });
   // Tiny outbound queues: a client that does not read is closed as a slow consumer.
   slow = await startGateway(redis.url, { env: { DUALGATE_QUEUE_MAX_BYTES: '300' } });
+  // Connection-state recovery off: the Node original's bytes exactly.
+  plain = await startGateway(redis.url, { env: { DUALGATE_RECOVERY: 'false' } });
   rc = redisClient(redis.url);
   bull = await startBull(redis);
   queues = bull.queues;
@@ -31,9 +33,9 @@ test.after(async () => {
   await bull.close();
   if (rc) rc.disconnect();
   const codes = [];
-  for (const g of [gw, tight, slow]) if (g) codes.push((await stop(g)).code);
+  for (const g of [gw, tight, slow, plain]) if (g) codes.push((await stop(g)).code);
   await stop(redis);
-  assert.deepEqual(codes, [0, 0, 0], 'dualgate exits 0 on SIGTERM');
+  assert.deepEqual(codes, [0, 0, 0, 0], 'dualgate exits 0 on SIGTERM');
 });
 
 // ---- helpers ----
@@ -51,8 +53,11 @@ async function connect(url, opts = {}) {
   return s;
 }
 
-const jobEvents = (s, jobId) => s.received.filter((e) => e.args[0] && (!jobId || e.args[0].jobId === jobId))
-  .map((e) => ({ event: e.event, ...e.args[0] }));
+// Job events as the Node original sent them: the `state` a subscribe-job sends first and the
+// offset that connection-state recovery appends as a last argument are checked on their own.
+const jobEvents = (s, jobId) => s.received.filter((e) => e.event !== 'state' && e.args[0] &&
+  (!jobId || e.args[0].jobId === jobId)).map((e) => ({ event: e.event, ...e.args[0] }));
+const OFFSET = /^http:\d+-\d+,sparql:\d+-\d+,techstack:\d+-\d+,analyzer:\d+-\d+$/;
 const seq = (s, jobId) => jobEvents(s, jobId).map((e) => e.event);
 const ack = (s, event, ...args) => s.timeout(5000).emitWithAck(event, ...args);
 
@@ -114,6 +119,12 @@ for (const [label, transports] of [['websocket only', ['websocket']], ['polling 
     await waitFor(() => seq(other).includes('retries-exhausted'), { what: `${tag}-2 failed` });
     assert.deepEqual(seq(s), FULL);
     assert.deepEqual(seq(other), ['added', 'waiting', 'active', 'progress', 'progress', 'failed', 'retries-exhausted']);
+    // a late subscriber hears the job's state first: here it did not exist yet
+    const first = s.received.find((x) => x.args[0] && x.args[0].jobId === `${tag}-1`);
+    assert.deepEqual(first, { event: 'state', args: [{ queue: null, jobId: `${tag}-1`, state: 'unknown' }] });
+    // every room event carries its offset (dualgate's stream cursor) as a last argument
+    const roomEvents = s.received.filter((x) => x.event !== 'state' && x.args[0] && x.args[0].jobId === `${tag}-1`);
+    assert.ok(roomEvents.every((x) => x.args.length === 2 && OFFSET.test(x.args[1])), JSON.stringify(roomEvents[0]));
     const e = jobEvents(s);
     assert.deepEqual(e[0], { event: 'added', queue: 'http', jobId: `${tag}-1`, name: 'http-job' });
     assert.deepEqual(e[2], { event: 'active', queue: 'http', jobId: `${tag}-1`, prev: 'waiting' });
@@ -139,8 +150,8 @@ for (const [label, transports] of [['websocket only', ['websocket']], ['polling 
   });
 }
 
-test('wire bytes: the same Socket.IO frames as the Node original', async () => {
-  const w = new RawWs(`ws://127.0.0.1:${gw.port}/socket.io/?EIO=4&transport=websocket`);
+test('wire bytes: the same Socket.IO frames as the Node original (recovery off)', async () => {
+  const w = new RawWs(`ws://127.0.0.1:${plain.port}/socket.io/?EIO=4&transport=websocket`);
   const open = JSON.parse((await w.next()).slice(1));
   assert.deepEqual(Object.keys(open), ['sid', 'upgrades', 'pingInterval', 'pingTimeout', 'maxPayload']);
   assert.deepEqual(open.upgrades, []);
@@ -154,8 +165,12 @@ test('wire bytes: the same Socket.IO frames as the Node original', async () => {
   assert.match(await w.nextData(), /^40\/logs,\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
   w.send('42["subscribe-job","wire-42"]');
   w.send('42["subscribe-job",42]');
-  // the subscriptions are in place once a later packet on the same socket was answered
+  // the subscriptions are in place once a later packet on the same socket was answered;
+  // the one addition to the original's bytes: each subscribe-job's `state` comes first
   w.send('427["subscribe-queue","analyzer"]');
+  const states = new Set([await w.nextData(), await w.nextData()]);
+  assert.deepEqual(states, new Set(['42["state",{"queue":null,"jobId":"wire-42","state":"unknown"}]',
+    '42["state",{"queue":null,"jobId":"42","state":"unknown"}]']));
   assert.equal(await w.nextData(), '437[{"success":true,"room":"queue:analyzer"}]');
   await queues.http.add('x', { ret: { ok: true, n: 1, text: 'héllo "quoted"\nline2' } }, { jobId: 'wire-42' });
   // BullMQ refuses numeric custom ids; its own ids are numeric: write that entry as BullMQ does
@@ -173,6 +188,25 @@ test('wire bytes: the same Socket.IO frames as the Node original', async () => {
   assert.ok(seen.every((m) => m.startsWith('42["')), seen.join('\n'));
   w.close();
   assert.equal((await w.closed).code, 1005, 'our close frame is echoed');
+});
+
+test('wire bytes with recovery: pid in CONNECT, the offset appended to room events only', async () => {
+  const w = new RawWs(`ws://127.0.0.1:${gw.port}/socket.io/?EIO=4&transport=websocket`);
+  await w.next();
+  w.send('40');
+  const [, pid] = (await w.nextData()).match(/^40\{"sid":"[A-Za-z0-9_-]{20}","pid":"([A-Za-z0-9_-]{20})"\}$/);
+  assert.ok(pid);
+  w.send('421["subscribe-job",{"jobId":"wire-rec","queue":"http"}]');
+  // the state comes first (it holds the queue), then the ack
+  assert.equal(await w.nextData(), '42["state",{"queue":"http","jobId":"wire-rec","state":"unknown"}]');
+  assert.equal(await w.nextData(), '431[{"success":true,"room":"job:wire-rec"}]');
+  await rc.xadd('bull:http:events', '*', 'event', 'completed', 'jobId', 'wire-rec', 'returnvalue', '1', 'prev', 'active');
+  const m = await w.nextData(15000);
+  const id = (await rc.xrevrange('bull:http:events', '+', '-', 'COUNT', 1))[0][0];
+  const [, offset] = m.match(/^42\["completed",\{"queue":"http","jobId":"wire-rec","returnvalue":1,"prev":"active"\},"([^"]+)"\]$/);
+  assert.match(offset, OFFSET);
+  assert.ok(offset.startsWith(`http:${id},`), `${offset} names ${id}`);
+  w.close();
 });
 
 test('acks: ids as string, number or {jobId, queue}; validation errors; queue rooms', async () => {
