@@ -146,10 +146,10 @@ static void build(cu_t *cu)
             continue;
         if (cu->status[q] != DG_OK) {
             free(cu->json[q]);
-            cu->json[q] = dump(json_pack("{s:s,s:s,s:s,s:s}", "queue", cu->spec.names[q], "jobId",
-                                         cu->job_id, "state", "unknown", "error",
-                                         "redis_unavailable"),
-                               &cu->len[q]);
+            cu->json[q] =
+                dump(json_pack("{s:s,s:s,s:s,s:s}", "queue", cu->spec.names[q], "jobId", cu->job_id,
+                               "state", "unknown", "error", "redis_unavailable"),
+                     &cu->len[q]);
         } else if (!cu->spec.named && says_unknown(cu->json[q], cu->len[q])) {
             free(cu->json[q]);
             cu->json[q] = NULL;

@@ -35,8 +35,8 @@ typedef struct sst {
     cur_t cursor; /* last id written per followed stream */
     cur_t upto;   /* broker positions when it joined: where a replay ends */
     rp_t *replay;
-    cu_t *catchup; /* a late job subscriber's `state` events, sent before the live queue */
-    int live;     /* past the replay: queued live events go out */
+    cu_t *catchup;    /* a late job subscriber's `state` events, sent before the live queue */
+    int live;         /* past the replay (and the state): queued live events go out */
     el_timer_t timer; /* heartbeat and the soft limit's deadline */
 } sst_t;
 

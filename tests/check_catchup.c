@@ -18,8 +18,12 @@ static void wake(void *ud)
 
 static cu_t *mk(uint32_t queues, int named, const char *id)
 {
-    cu_spec_t spec = {.names = names, .queues = queues, .named = named, .job_id = id,
-                      .timeout_ms = 1000, .wake = wake};
+    cu_spec_t spec = {.names = names,
+                      .queues = queues,
+                      .named = named,
+                      .job_id = id,
+                      .timeout_ms = 1000,
+                      .wake = wake};
     return cu_new(&spec);
 }
 
@@ -138,8 +142,8 @@ START_TEST(bad_specs_refused)
     ck_assert_ptr_null(mk(0, 0, "7"));
     ck_assert_ptr_null(mk(1, 0, ""));
     ck_assert_ptr_null(mk(1, 0, NULL));
-    ck_assert_ptr_null(mk(1, 0, "\xff"));      /* not UTF-8: a JSON string could not hold it */
-    ck_assert_ptr_null(mk(1u << 16, 0, "7"));  /* past CFG_MAX_QUEUES */
+    ck_assert_ptr_null(mk(1, 0, "\xff"));     /* not UTF-8: a JSON string could not hold it */
+    ck_assert_ptr_null(mk(1u << 16, 0, "7")); /* past CFG_MAX_QUEUES */
     char big[DEC_JOBID_MAX + 1];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
