@@ -1,7 +1,8 @@
 /* sse_http.h - the CivetWeb side of Server-Sent Events: /sse/jobs/:id[?queue=],
- * /sse/queues/:name and /sse/logs[?level=&ns=], resume by Last-Event-ID or ?lastEventId=. The
- * handler parses and admits the request, takes the socket over (handoff.h) and starts the stream
- * on an event loop (sse_stream.h); bad requests get JSON errors from CivetWeb's worker. */
+ * /sse/queues/:name, /sse/all-jobs[?queue=a,b] and /sse/logs[?level=&ns=], resume by
+ * Last-Event-ID or ?lastEventId=. The handler parses and admits the request, takes the socket
+ * over (handoff.h) and starts the stream on an event loop (sse_stream.h); bad requests get JSON
+ * errors from CivetWeb's worker. */
 #ifndef SSE_HTTP_H
 #define SSE_HTTP_H
 

@@ -1,7 +1,8 @@
 /* sse_stream.h - one Server-Sent-Events stream on an event loop, once CivetWeb has parsed the
  * request and dualgate took the socket over: the response head, `retry:`, a resume replayed from
- * Redis in chunks (replay.h) up to the broker position taken when it joined its room, then live
- * events from the broker, each with the stream's cursor as its `id:`, heartbeats, and the
+ * Redis in chunks (replay.h) up to the broker position taken when it joined its room, or, for a
+ * job stream without a cursor, the job's `state` events (catchup.h, with the join position as
+ * their id), then live events from the broker, each with the stream's cursor as its `id:`, heartbeats, and the
  * output limits (hard: queue_max_msgs / queue_max_bytes; soft: queue_soft_bytes for
  * queue_soft_ms; the connection's write-stall deadline). It is not the request parser: the
  * CivetWeb handler (sse_http.c) fills an sst_req_t.
@@ -50,7 +51,8 @@ typedef struct sst_env {
 /* One request, as the CivetWeb handler parsed it. */
 typedef struct sst_req {
     char room[SST_ROOM_MAX];
-    char job_id[DEC_JOBID_MAX]; /* job streams: replay keeps this job's entries only */
+    char job_id[DEC_JOBID_MAX]; /* job streams: replay keeps this job's entries only; without
+                                 * a cursor, its state is sent first (UTF-8: catchup.h) */
     uint32_t follow;            /* stream bits the room carries */
     bk_filter_t filter;
     int resume;                 /* the client sent a cursor */

@@ -10,6 +10,7 @@
 #include "dg.h"
 #include "handoff.h"
 #include "log.h"
+#include "wsframe.h"
 
 #define CURSOR_MAX 1024
 
@@ -35,6 +36,30 @@ void sse_http_free(sse_http_t *h)
     free(h);
 }
 
+/* "a,b" -> the bits of queues a and b. Returns 0, -1 for an empty list or item, -2 for a
+ * queue that is not configured. */
+static int parse_queue_list(const cfg_t *cfg, const char *list, size_t len, uint32_t *mask)
+{
+    size_t i = 0;
+    if (len == 0)
+        return -1;
+    while (i <= len) {
+        const char *comma = memchr(list + i, ',', len - i);
+        size_t n = comma ? (size_t)(comma - (list + i)) : len - i;
+        char name[CFG_NAME_MAX];
+        if (n == 0 || n >= sizeof(name))
+            return -1;
+        memcpy(name, list + i, n);
+        name[n] = '\0';
+        int q = cfg_queue_index(cfg, name);
+        if (q < 0)
+            return -2;
+        *mask |= 1u << q;
+        i += n + 1;
+    }
+    return 0;
+}
+
 /* Parses the path and query into r. Returns 0 or an HTTP status with *err. */
 static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t *r,
                         const char **err)
@@ -49,8 +74,11 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
     if (strncmp(uri, "/sse/jobs/", 10) == 0) {
         /* CivetWeb hands the path over percent-decoded (and cut at an encoded NUL), so
          * "a%2Fb" arrives as "a/b": a job id is everything after "/sse/jobs/". */
-        if (httpx_copy_id(uri + 10, r->job_id, sizeof(r->job_id), cfg->max_id_len) < 0)
-            return *err = "job id is empty, too long or holds control characters", 400;
+        /* BullMQ's ids are JavaScript strings: bytes that are not UTF-8 can name no job, and
+         * a `state` event could not carry them */
+        if (httpx_copy_id(uri + 10, r->job_id, sizeof(r->job_id), cfg->max_id_len) < 0 ||
+            !ws_utf8_valid(r->job_id, strlen(r->job_id)))
+            return *err = "job id is empty, too long, not UTF-8 or holds control characters", 400;
         snprintf(r->room, sizeof(r->room), "job:%s", r->job_id);
         r->follow = all_queues;
         if (httpx_query(c, "queue", val, sizeof(val)) >= 0) {
@@ -69,6 +97,22 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
             return *err = "unknown queue", 404;
         snprintf(r->room, sizeof(r->room), "queue:%s", name);
         r->follow = 1u << q;
+    } else if (strcmp(uri, "/sse/all-jobs") == 0) {
+        /* every job event of every queue (the NestJS gateway's all-jobs room); ?queue=a,b
+         * keeps some queues */
+        snprintf(r->room, sizeof(r->room), "all-jobs");
+        r->follow = all_queues;
+        int n = httpx_query(c, "queue", val, sizeof(val));
+        if (n >= 0) {
+            uint32_t mask = 0;
+            int bad = parse_queue_list(cfg, val, (size_t)n, &mask);
+            if (bad == -1)
+                return *err = "queue must be a comma list of queue names", 400;
+            if (bad == -2)
+                return *err = "unknown queue", 404;
+            r->follow = mask;
+            r->filter.streams = mask;
+        }
     } else if (strcmp(uri, "/sse/logs") == 0) {
         snprintf(r->room, sizeof(r->room), "logs");
         r->follow = 1u << cfg->nqueues;

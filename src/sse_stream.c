@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "catchup.h"
 #include "dg.h"
 #include "log.h"
 #include "outq.h"
@@ -34,7 +35,8 @@ typedef struct sst {
     cur_t cursor; /* last id written per followed stream */
     cur_t upto;   /* broker positions when it joined: where a replay ends */
     rp_t *replay;
-    int live;     /* past the replay: queued live events go out */
+    cu_t *catchup;    /* a late job subscriber's `state` events, sent before the live queue */
+    int live;         /* past the replay (and the state): queued live events go out */
     el_timer_t timer; /* heartbeat and the soft limit's deadline */
 } sst_t;
 
@@ -119,6 +121,40 @@ static void add_gap(cn_out_t *o, const char *json)
     buf_free(&b);
 }
 
+/* One `state` event with the stream's cursor (the join position) as its id, so a resume from
+ * it replays exactly what was published after the join. */
+static void add_state(sst_t *s, cn_out_t *o, const char *json, size_t len)
+{
+    char id[CURSOR_MAX];
+    buf_t b = BUF_INIT;
+    int n = cur_format(&s->cursor, s->env->names, id, sizeof(id));
+    sse_append_event(&b, n > 0 ? id : NULL, "state", json, len);
+    if (!b.oom)
+        cn_out_copy(o, b.data, b.len);
+    buf_free(&b);
+}
+
+/* Returns 1 while state answers are still coming; the live queue waits behind them. */
+static int fill_catchup(sst_t *s, cn_out_t *o)
+{
+    while (!cn_out_full(o) && cn_out_free_segments(o) >= 1) {
+        const char *json = NULL;
+        size_t len = 0;
+        switch (cu_next(s->catchup, &json, &len)) {
+        case CU_ITEM:
+            add_state(s, o, json, len);
+            break;
+        case CU_WAIT:
+            return 1;
+        case CU_DONE:
+            cu_free(s->catchup);
+            s->catchup = NULL;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void go_live(sst_t *s, cn_out_t *o)
 {
     rp_free(s->replay);
@@ -172,6 +208,8 @@ static int fill(cn_t *c, cn_out_t *o)
 {
     sst_t *s = of(c);
     if (s->replay && fill_replay(s, o))
+        return 1;
+    if (s->catchup && fill_catchup(s, o))
         return 1;
     msg_t *batch[LIVE_BATCH];
     int more = 0;
@@ -239,6 +277,7 @@ static void timer_cb(el_timer_t *t)
 
 /* ---------------------------------------------------------------- open / close */
 
+/* A replay chunk or the state answers arrived. */
 static void replay_wake(void *ud)
 {
     cn_wake(((sst_t *)ud)->cn);
@@ -311,6 +350,17 @@ static int open_stream(cn_t *c)
                           .wake = replay_wake, .ud = s, .stats = env->rp_stats};
         if (!(s->replay = rp_new(&spec)))
             return CN_CLOSE_ERROR;
+    } else if (s->req.job_id[0] && !s->req.resume) {
+        /* A late subscriber: the room is joined (above), so whatever is published from here
+         * waits in the queue while the job's state is read; the state goes out first. */
+        s->live = 1;
+        cu_spec_t spec = {.rds = env->rds, .loop = cn_loop(c), .names = env->names,
+                          .queues = s->req.follow, .named = s->req.filter.streams != 0,
+                          .job_id = s->req.job_id, .timeout_ms = env->cfg->redis_timeout_ms,
+                          .wake = replay_wake, .ud = s};
+        if (!(s->catchup = cu_new(&spec)))
+            return CN_CLOSE_ERROR;
+        cn_wake(c); /* answers that could not even be asked are ready now */
     } else {
         s->live = 1;
         char id[CURSOR_MAX];
@@ -344,6 +394,8 @@ static void close_stream(cn_t *c, int reason)
     el_timer_cancel(cn_loop(c), &s->timer);
     rp_free(s->replay);
     s->replay = NULL;
+    cu_free(s->catchup);
+    s->catchup = NULL;
     pthread_mutex_lock(&s->lock);
     uint64_t dropped = s->dropped + s->q.len;
     oq_clear(&s->q);

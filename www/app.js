@@ -185,20 +185,24 @@ function fillPlaceholder(e, f) {
   e.className = 'job placeholder';
   e.dataset.key = f.key;
   e.dataset.jobId = f.id;
-  e.dataset.state = f.error ? 'error' : 'following';
+  const unknown = !f.error && f.unknown;
+  e.dataset.state = f.error ? 'error' : unknown ? 'unknown' : 'following';
   e.querySelector('.job-queue').textContent = f.queue || 'any queue';
   e.querySelector('.job-id').textContent = f.id;
   e.querySelector('.job-name').textContent = '';
-  e.querySelector('.job-state').textContent = f.error ? 'error' : 'waiting for events';
+  e.querySelector('.job-state').textContent = f.error ? 'error' : unknown ? 'unknown' : 'waiting for events';
   const unf = e.querySelector('.unfollow');
   unf.hidden = false;
   unf.onclick = () => unfollow(f.key);
   e.querySelector('.timeline').replaceChildren();
   e.querySelector('.progress').hidden = true;
   e.querySelector('.events-box').hidden = true;
+  let text = `following since ${clock(f.at)}`;
+  if (unknown && unknown.error) text = `Redis could not say where this job stands (${unknown.error}); ${text}`;
+  else if (unknown) text = `no ${f.queue ? `job ${f.id} on ${f.queue}` : 'queue holds this job'} (not added yet, or removed); ${text}`;
   e.querySelector('.result').replaceChildren(f.error
     ? el('pre', { class: 'follow-error', text: f.error })
-    : el('span', { class: 'muted', text: `following since ${clock(f.at)}` }));
+    : el('span', { class: 'muted state-note', text }));
 }
 
 function renderJobs() {
@@ -399,12 +403,22 @@ const sink = {
   jobEvent(name, payload, meta) {
     const j = store.apply(name, payload, { dedup: meta.dedup });
     if (j) scheduleRender(j.key);
+    else if (name === 'state') scheduleRender(); // an "unknown" marks the follow's placeholder
   },
   log: addLog,
   gap(d, where) {
     const streams = Array.isArray(d && d.streams) ? d.streams.join(', ') : '?';
-    notice(`Some events may be missing on ${where}: resume was incomplete (${d && d.reason}; streams ${streams}).`, 'warn',
+    notice(`Events were missed on ${where}: the resume could not be complete (${d && d.reason}; streams ${streams}).`, 'warn',
       { key: `gap:${where}` });
+  },
+  // Socket.IO after a reconnect: recovered (the server restored the session and replayed what
+  // was missed) or a fresh session (subscribed again; each job's state is read anew).
+  recovery(recovered) {
+    const r = $('recovery');
+    r.hidden = false;
+    r.dataset.recovered = String(recovered);
+    r.textContent = recovered ? `reconnected ${clock(Date.now())}, nothing missed` : `reconnected ${clock(Date.now())}, fresh session`;
+    if (!recovered) notice('Reconnected in a fresh session: events sent while away were not replayed; job states were read again.', 'warn', { key: 'recovery' });
   },
   state: setConn,
   followStatus(key, { live, error }) {

@@ -185,6 +185,11 @@ async function scenario(mode, switchTo) {
     gw = await h.startGatewayAt(redis.url, port, { env: GW_ENV });
     await page.waitForSelector('#conn[data-phase="connected"]', { timeout: 30000 });
     await allLive(page, mode === 'sse' ? 7 : 6);
+    if (mode === 'socketio') {
+      // The page says how it came back: a recovered session or a fresh one (socket.recovered).
+      await page.waitForSelector('#recovery:not([hidden])');
+      assert.match(await text(page, '#recovery'), /^reconnected \d\d:\d\d:\d\d\.\d{3}, (nothing missed|fresh session)$/);
+    }
     if (mode === 'sse') {
       await page.waitForSelector(`${card(ids.down, 'techstack')}[data-state="completed"]`);
       assert.equal(await text(page, `${card(ids.down, 'techstack')} .returnvalue`), '"while down"');
@@ -272,4 +277,62 @@ test('page on another origin (?gateway=, CORS); an unknown queue is reported on 
     } finally {
       await page.close();
     }
+  });
+
+// A page opened on jobs that ran before it: each card shows at once what BullMQ holds (the
+// `state` a late subscriber gets first), then carries on live.
+async function lateScenario(mode) {
+  const P = `late-${mode}-`;
+  const ids = { ok: `${P}ok`, bad: `${P}bad`, held: `${P}held`, none: `${P}none` };
+  const ret = { late: true, mode };
+  await queues.http.add('late-ok', { ret }, { jobId: ids.ok });
+  await queues.sparql.add('late-bad', { fail: `late failure (${mode})` }, { jobId: ids.bad });
+  await queues.techstack.add('late-held', { steps: [40], ret: 'held done' }, { jobId: ids.held });
+  await lib.waitFor(async () => (await queues.http.getJobState(ids.ok)) === 'completed' &&
+    (await queues.sparql.getJobState(ids.bad)) === 'failed' &&
+    (await queues.techstack.getJob(ids.held))?.progress === 40, { what: 'jobs run before the page opens' });
+  const errors = [];
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${gw.base}/?qjob=http:${enc(ids.ok)}&job=${enc(ids.bad)}&qjob=techstack:${enc(ids.held)}` +
+      `&job=${enc(ids.none)}&transport=${mode}`);
+    const ok = card(ids.ok, 'http');
+    await page.waitForSelector(`${ok}[data-state="completed"] .returnvalue`, { timeout: 20000 });
+    assert.deepEqual(JSON.parse(await text(page, `${ok} .returnvalue`)), ret);
+    assert.deepEqual(await page.$$eval(`${ok} .events li[data-event]`, (l) => l.map((x) => x.dataset.event)), ['state']);
+    assert.deepEqual(await page.$$eval(`${ok} .timeline li.reached`, (l) => l.map((x) => x.dataset.stage)),
+      ['waiting', 'active', 'progress', 'done']);
+    const bad = card(ids.bad, 'sparql');
+    await page.waitForSelector(`${bad}[data-state="failed"] .failed-reason`);
+    assert.equal(await text(page, `${bad} .failed-reason`), `late failure (${mode})`);
+    const held = card(ids.held, 'techstack');
+    await page.waitForSelector(`${held}[data-state="active"][data-progress="40"]`);
+    // No queue holds this one: its placeholder says so, and it stays followed.
+    const none = `article.job.placeholder[data-job-id="${ids.none}"]`;
+    await page.waitForSelector(`${none}[data-state="unknown"]`);
+    assert.match(await text(page, `${none} .state-note`), /no queue holds this job/);
+    // Live after the state: the held job finishes, the unknown one is added and runs.
+    await allLive(page, 4);
+    steer.release(ids.held, 40);
+    await page.waitForSelector(`${held}[data-state="completed"] .returnvalue`, { timeout: 20000 });
+    assert.equal(await text(page, `${held} .returnvalue`), '"held done"');
+    await queues.analyzer.add('late-none', { ret: 'now it exists' }, { jobId: ids.none });
+    await page.waitForSelector(`${card(ids.none, 'analyzer')}[data-state="completed"]`, { timeout: 20000 });
+    await page.screenshot({ path: h.shotPath(`dashboard-late-${mode}.png`), fullPage: true });
+    assert.deepEqual(errors, [], 'no uncaught errors in the page');
+  } finally {
+    await page.close();
+  }
+}
+
+test('a page opened on finished jobs shows their results at once (state), over EventSource',
+  { skip: missing || false, timeout: 90000 }, async () => {
+    await lateScenario('sse');
+  });
+
+// Needs the server side of `state` on subscribe-job (issue 9, Socket.IO part).
+test('a page opened on finished jobs shows their results at once (state), over Socket.IO',
+  { skip: missing || false, timeout: 90000 }, async () => {
+    await lateScenario('socketio');
   });

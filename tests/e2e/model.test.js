@@ -365,3 +365,41 @@ test('sparkline paths, scales and number formats', () => {
   assert.deepEqual([0.000025, 0.0042, 0.0175, 0.5, 2.5, 12, null].map(mx.formatSeconds),
     ['25 µs', '4.2 ms', '18 ms', '500 ms', '2.50 s', '12.0 s', '—']);
 });
+
+test('state: a late subscriber\'s first event sets the card; unknown marks the follow; live goes on', () => {
+  const { store, tick } = clockStore();
+  store.follow({ kind: 'job', id: 'c' });
+  store.follow({ kind: 'job', id: 'f', queue: 'sparql' });
+  store.follow({ kind: 'job', id: 'n' });
+  const c = store.apply('state', { queue: 'http', jobId: 'c', state: 'completed', name: 'crawl', progress: 100,
+    returnvalue: { ok: 1 }, timestamp: 10, processedOn: 20, finishedOn: 30, attemptsMade: 1 }, { at: tick() });
+  assert.equal(c.state, 'completed');
+  assert.equal(c.name, 'crawl');
+  assert.deepEqual(c.returnvalue, { ok: 1 });
+  assert.ok(c.hasReturn);
+  assert.equal(c.percent, 100);
+  assert.deepEqual(c.stages, { waiting: 10, active: 20, progress: 20, done: 30 });
+  assert.deepEqual(c.events.map((e) => [e.event, e.summary]), [['state', 'completed when subscribed']]);
+  const f = store.apply('state', { queue: 'sparql', jobId: 'f', state: 'failed', failedReason: 'boom\nline 2',
+    timestamp: 10, processedOn: 20, finishedOn: 30, attemptsMade: 3, progress: 0 });
+  assert.equal(f.failedReason, 'boom\nline 2');
+  assert.equal(f.attemptsMade, 3);
+  assert.equal(f.progress, null, 'progress 0 (never set) shows no progress');
+  // Active with progress; then the live completion.
+  store.follow({ kind: 'job', id: 'a' });
+  const a = store.apply('state', { queue: 'http', jobId: 'a', state: 'active', progress: { step: 1, of: 4 }, processedOn: 5 });
+  assert.equal(a.percent, 25);
+  store.apply('completed', { queue: 'http', jobId: 'a', returnvalue: 'done', prev: 'active' });
+  assert.equal(a.state, 'completed');
+  assert.deepEqual(a.events.map((e) => e.event), ['state', 'completed']);
+  // No queue holds it: no card, the follow says so; a failed read says why.
+  assert.equal(store.apply('state', { queue: null, jobId: 'n', state: 'unknown' }), null);
+  assert.equal(store.follows.get('j:*:n').unknown.error, null);
+  assert.equal(store.apply('state', { queue: 'http', jobId: 'n', state: 'unknown', error: 'redis_unavailable' }), null);
+  assert.equal(store.follows.get('j:*:n').unknown.error, 'redis_unavailable');
+  assert.ok(store.cards().some((x) => x.placeholder && x.follow.id === 'n'));
+  // prioritized shows as waiting; a state for a job nobody follows is ignored.
+  store.follow({ kind: 'job', id: 'p' });
+  assert.equal(store.apply('state', { queue: 'http', jobId: 'p', state: 'prioritized', timestamp: 1 }).state, 'waiting');
+  assert.equal(store.apply('state', { queue: 'http', jobId: 'zzz', state: 'completed' }), null);
+});

@@ -175,9 +175,10 @@ class SseClient extends EventEmitter {
       this.req.on('error', (e) => { this.closed = true; this.error = e; this.emit('close'); reject(e); });
     });
   }
-  // Events other than heartbeats/gaps, as parsed JSON, optionally filtered by event name.
+  // BullMQ's events (not gaps, not the `state` a late job subscriber gets first), as parsed
+  // JSON, optionally filtered by event name.
   jobEvents(name) {
-    return this.events.filter((e) => e.event !== 'gap' && (!name || e.event === name))
+    return this.events.filter((e) => e.event !== 'gap' && e.event !== 'state' && (!name || e.event === name))
       .map((e) => ({ event: e.event, ...JSON.parse(e.data) }));
   }
   async waitEvents(n, timeout = 15000) {

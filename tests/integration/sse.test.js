@@ -138,6 +138,42 @@ test('resume with Last-Event-ID: every missed event, in order, no duplicates, th
   curl.close();
 });
 
+test('all-jobs: every job event of every queue, ?queue=a,b keeps some, resumes by Last-Event-ID', async () => {
+  const mine = (c) => c.jobEvents().filter((e) => e.jobId.startsWith('aj-'));
+  const done = (c, id) => mine(c).some((e) => e.jobId === id && e.event === 'completed');
+  const all = new SseClient(`${gw.base}/sse/all-jobs`);
+  const some = new SseClient(`${gw.base}/sse/all-jobs?queue=sparql,analyzer`);
+  await Promise.all([all.response, some.response]);
+  assert.equal(all.status, 200);
+  assert.match(all.headers['content-type'], /^text\/event-stream/);
+  await queues.http.add('x', { n: 1 }, { jobId: 'aj-1' });
+  await queues.sparql.add('x', { n: 2 }, { jobId: 'aj-2' });
+  await queues.analyzer.add('x', { n: 3 }, { jobId: 'aj-3' });
+  await waitFor(() => ['aj-1', 'aj-2', 'aj-3'].every((id) => done(all, id)) && done(some, 'aj-2') && done(some, 'aj-3'),
+    { what: 'all-jobs completions' });
+  assert.deepEqual([...new Set(mine(all).map((e) => e.queue))].sort(), ['analyzer', 'http', 'sparql']);
+  assert.ok(mine(some).every((e) => e.queue !== 'http'), 'http filtered out');
+  assert.deepEqual(mine(some).filter((e) => e.jobId === 'aj-2').map((e) => e.event),
+    ['added', 'waiting', 'active', 'progress', 'progress', 'completed']);
+  assert.ok(!all.events.some((e) => e.event === 'state'), 'no state on all-jobs');
+  assert.match(some.lastId, /^sparql:\d+-\d+,analyzer:\d+-\d+$/, 'the cursor names the queues followed');
+  const lastId = some.lastId;
+  some.close();
+  // Missed while away: aj-4 (sparql) comes back on resume, aj-5 (http) does not.
+  await queues.sparql.add('x', { n: 4 }, { jobId: 'aj-4' });
+  await queues.http.add('x', { n: 5 }, { jobId: 'aj-5' });
+  await waitFor(() => done(all, 'aj-4') && done(all, 'aj-5'), { what: 'aj-4 and aj-5' });
+  const again = new SseClient(`${gw.base}/sse/all-jobs?queue=sparql,analyzer`, { 'Last-Event-ID': lastId });
+  await waitFor(() => done(again, 'aj-4'), { what: 'replayed aj-4' });
+  assert.deepEqual([...new Set(mine(again).map((e) => e.jobId))], ['aj-4']);
+  all.close(); again.close();
+  for (const [q, status] of [['', 400], ['sparql,,http', 400], ['sparql,', 400], ['nope', 404], ['http,nope', 404]]) {
+    const r = await get(`${gw.base}/sse/all-jobs?queue=${q}`);
+    assert.equal(r.status, status, `?queue=${q}`);
+    assert.equal(JSON.parse(r.body).error, status === 400 ? 'bad_request' : 'not_found');
+  }
+});
+
 test('resume older than what Redis holds sends event: gap first', async () => {
   const c = new SseClient(`${gw.base}/sse/queues/analyzer`);
   await c.response;

@@ -62,6 +62,7 @@ export function summarize(event, p) {
     case 'retries-exhausted': return p.attemptsMade !== undefined ? `after ${p.attemptsMade} attempts` : '';
     case 'active': case 'removed': case 'waiting': return p.prev ? `from ${p.prev}` : '';
     case 'deduplicated': return p.deduplicatedJobId ? `kept ${short(p.deduplicatedJobId, 60)}` : '';
+    case 'state': return `${p.state}${p.error ? ` (${p.error})` : ''} when subscribed`;
     default: return '';
   }
 }
@@ -118,6 +119,7 @@ export class JobStore {
     rec.seq = ++this.seq;
     rec.error = null;
     rec.live = false;
+    rec.unknown = null; // a `state` said no queue holds the job: {at, error}
     this.follows.set(key, rec);
     return key;
   }
@@ -153,8 +155,15 @@ export class JobStore {
   // Applies one event. opts.at is the arrival time; opts.dedup a key unique per stream entry
   // (SSE) so an event delivered twice (overlapping streams, replay) counts once. Returns the
   // job record it changed, or null when nothing followed wants it (or it was a duplicate).
+  // A `state` (what a late subscriber hears first: the job as BullMQ holds it now) sets the
+  // card at once; an "unknown" one (no queue holds the job, or Redis could not say) marks the
+  // follow instead, so its placeholder says so.
   apply(event, payload, { at = this.now(), dedup = null } = {}) {
     if (!payload || typeof payload !== 'object' || payload.jobId === undefined) return null;
+    if (event === 'state' && (payload.queue === null || payload.state === 'unknown')) {
+      this._unknownEverywhere(String(payload.jobId), payload, at);
+      return null;
+    }
     const queue = String(payload.queue ?? '');
     const jobId = String(payload.jobId);
     if (!this.accepts(queue, jobId)) return null;
@@ -196,6 +205,37 @@ export class JobStore {
     return false;
   }
 
+  _unknownEverywhere(jobId, p, at) {
+    for (const f of this.follows.values()) {
+      if (f.kind === 'job' && f.id === jobId) f.unknown = { at, error: p.error ? String(p.error) : null };
+    }
+  }
+
+  // The job hash's view: timestamps are BullMQ's (ms since the epoch), members absent are left.
+  _state(j, p, at) {
+    if (typeof p.state === 'string') j.state = p.state === 'prioritized' ? 'waiting' : p.state;
+    if (p.name !== undefined) j.name = String(p.name);
+    const t = (v) => (isNum(v) ? v : at);
+    if (isNum(p.timestamp)) j.stages.waiting = p.timestamp;
+    if (isNum(p.processedOn)) j.stages.active = p.processedOn;
+    if (p.progress !== undefined && p.progress !== 0) {
+      j.stages.progress ??= t(p.processedOn);
+      j.progress = p.progress;
+      j.percent = progressPercent(p.progress);
+    }
+    if (p.state === 'completed') {
+      j.stages.done = t(p.finishedOn);
+      j.hasReturn = true;
+      j.returnvalue = p.returnvalue;
+      j.percent = 100;
+    }
+    if (p.failedReason !== undefined && p.state === 'failed') {
+      j.stages.done = t(p.finishedOn);
+      j.failedReason = String(p.failedReason);
+    }
+    if (p.attemptsMade !== undefined) j.attemptsMade = p.attemptsMade;
+  }
+
   _update(j, event, p, at) {
     // A job id used again (removed, then added anew) starts a fresh run on the same card.
     if (event === 'added' && (TERMINAL.has(j.state) || j.state === 'delayed' && j.stages.failed)) {
@@ -208,6 +248,11 @@ export class JobStore {
       j.failedReason = null;
     }
     j.updatedAt = at;
+    if (event === 'state') {
+      this._state(j, p, at);
+      this._push(j, event, p, at);
+      return;
+    }
     if (p.name !== undefined && event === 'added') j.name = String(p.name);
     const st = STATE_OF[event];
     if (st) j.state = st;
@@ -230,6 +275,10 @@ export class JobStore {
       j.failedReason = String(p.failedReason ?? '');
     }
     if (event === 'retries-exhausted' && p.attemptsMade !== undefined) j.attemptsMade = p.attemptsMade;
+    this._push(j, event, p, at);
+  }
+
+  _push(j, event, p, at) {
     j.events.push({ event, at, summary: summarize(event, p) });
     if (j.events.length > this.maxEventsPerJob) {
       j.events.shift();

@@ -1,6 +1,9 @@
 // sio.js - the Socket.IO transport: one Manager (one Engine.IO connection) carrying namespace
-// "/" for job and queue rooms and "/logs" for the log stream. Rooms do not survive a reconnect,
-// so every follow is subscribed again on each 'connect'. Not the model: events go to a sink.
+// "/" for job and queue rooms and "/logs" for the log stream. After a reconnect the server may
+// recover the session (connection-state recovery: socket.recovered, its rooms restored and the
+// missed events replayed); otherwise it is a fresh session and every follow is subscribed
+// again. Room events carry the server's offset as a trailing argument: listeners take only
+// what they need and ignore it. Not the model: events go to a sink.
 //
 // The client library is the gateway's own /socket.io/socket.io.js, loaded on first use so that
 // EventSource mode works even where the Socket.IO endpoint is absent.
@@ -37,6 +40,8 @@ export class SioTransport {
     this.path = path;
     this.ackTimeoutMs = ackTimeoutMs;
     this.follows = new Map(); // key -> follow, what should be subscribed
+    this.session = new Map(); // key -> follow, what the server's session has subscribed
+    this.everConnected = false;
     this.closed = false;
     this.attempt = 0;
     this.lastState = '';
@@ -73,7 +78,20 @@ export class SioTransport {
     });
     this.socket.on('connect', () => {
       this.attempt = 0;
-      for (const f of this.follows.values()) this._subscribe(f);
+      const recovered = this.socket.recovered === true;
+      if (!recovered) this.session.clear();
+      // A recovered session kept its rooms: only what changed while away is sent.
+      for (const [key, f] of this.session) {
+        if (this.follows.has(key)) continue;
+        this.session.delete(key);
+        this.socket.emit(subscribeArgs(f)[1], subscribeArgs(f)[2]);
+      }
+      for (const f of this.follows.values()) {
+        if (this.session.has(f.key)) this.sink.followStatus(f.key, { live: true, error: null });
+        else this._subscribe(f);
+      }
+      if (this.everConnected && this.sink.recovery) this.sink.recovery(recovered);
+      this.everConnected = true;
       this._connected();
     });
     this.socket.on('disconnect', (reason) => {
@@ -85,7 +103,7 @@ export class SioTransport {
       if (this.socket.active) this._state(this.attempt ? 'reconnecting' : 'connecting', err.message);
       else this._state('failed', err.message); // refused by the server's middleware: no retry
     });
-    this.socket.onAny((name, payload) => {
+    this.socket.onAny((name, payload /* , offset: ignored */) => {
       if (name === 'gap') this.sink.gap(payload, 'socket.io');
       else if (payload && typeof payload === 'object' && payload.jobId !== undefined) this.sink.jobEvent(name, payload, {});
     });
@@ -99,7 +117,10 @@ export class SioTransport {
     for (const [key, f] of this.follows) {
       if (!want.has(key)) {
         this.follows.delete(key);
-        if (this.socket && this.socket.connected) this.socket.emit(subscribeArgs(f)[1], subscribeArgs(f)[2]);
+        if (this.socket && this.socket.connected) {
+          this.session.delete(key);
+          this.socket.emit(subscribeArgs(f)[1], subscribeArgs(f)[2]);
+        }
       }
     }
     for (const [key, f] of want) {
@@ -117,8 +138,10 @@ export class SioTransport {
 
   _subscribe(f) {
     const [ev, , arg] = subscribeArgs(f);
+    this.session.set(f.key, f);
     this.socket.timeout(this.ackTimeoutMs).emit(ev, arg, (err, res) => {
       if (this.closed || !this.follows.has(f.key)) return;
+      if (err || (res && res.success === false)) this.session.delete(f.key);
       if (err) this.sink.followStatus(f.key, { live: false, error: `no answer to ${ev}` });
       else if (res && res.success === false) this.sink.followStatus(f.key, { live: false, error: String(res.error || 'refused') });
       else this.sink.followStatus(f.key, { live: true, error: null });

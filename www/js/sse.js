@@ -11,7 +11,7 @@ const jobPath = (f) => `/sse/jobs/${enc(f.id)}${f.queue ? `?queue=${enc(f.queue)
 const queuePath = (q) => `/sse/queues/${enc(q)}`;
 
 // sink: { jobEvent(name, payload, {dedup}), log(entry), gap(data, where), state(s),
-//         followStatus(key, {live, error}) }
+//         followStatus(key, {live, error}), recovery(recovered) (Socket.IO only) }
 export class SseTransport {
   constructor(base, sink, { budget = 5, retryMs = 3000, maxRetryMs = 10000 } = {}) {
     this.base = base;
@@ -139,6 +139,7 @@ export class SseTransport {
     es.addEventListener('message', onEvent);
     es.addEventListener('log', onEvent);
     es.addEventListener('gap', onEvent);
+    es.addEventListener('state', onEvent); // a job stream opened without a cursor says this first
   }
 
   _onEvent(st, ev) {
@@ -157,7 +158,8 @@ export class SseTransport {
     } else if (data && typeof data === 'object') {
       // The cursor's component for the event's own queue is that entry's stream id: a key that
       // is the same on every stream that delivers this entry.
-      const pos = parseCursor(ev.lastEventId).get(String(data.queue));
+      // A `state` carries the join position, which is no entry of its own: never a duplicate.
+      const pos = ev.type === 'state' ? null : parseCursor(ev.lastEventId).get(String(data.queue));
       this.sink.jobEvent(ev.type, data, { dedup: pos ? `${data.queue}:${pos}` : null });
     }
   }
