@@ -60,6 +60,7 @@ typedef struct sess_rec {
     oq_t front;      /* private packets ahead of everything (recovered CONNECT, job states) */
     msg_t *peeked;   /* taken by rec_ready(), handed out first by rec_next() */
     int quiet;       /* a restore joins its rooms: no save per room */
+    list_t states;   /* subscribe-job state reads in flight (sio_rec.c's rec_state_t) */
     int hold;        /* Redis reads in flight that the live queue waits for */
     int64_t save_at; /* next refresh of the state in Redis (0: none due) */
     buf_t tails;     /* offsets of the items of one sess_pop() */

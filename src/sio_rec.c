@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catchup.h"
 #include "decode.h"
 #include "dg.h"
 #include "log.h"
@@ -40,6 +41,20 @@ struct rec_replay {
     msg_t *peek;  /* fetched from rp, not yet handed out */
     int done;     /* rp said RP_DONE */
 };
+
+/* A subscribe-job's state reads (catchup.h), until every answer is out. */
+typedef struct rec_state {
+    list_t node; /* in s->rec.states */
+    sess_t *s;
+    cu_t *cu;
+} rec_state_t;
+
+static void state_end(rec_state_t *st)
+{
+    list_unlink(&st->node);
+    cu_free(st->cu);
+    free(st);
+}
 
 static int ns_of_bit(unsigned bit)
 {
@@ -89,6 +104,7 @@ static void key_of(const char *pid, char *key, size_t cap)
 void rec_init(sess_t *s)
 {
     memset(&s->rec, 0, sizeof(s->rec));
+    list_init(&s->rec.states);
     oq_init(&s->rec.front, UINT32_MAX, SIZE_MAX);
     for (int i = 0; i < SESS_NS; i++) {
         s->rec.ns[i].cur.n = s->h->nstreams;
@@ -189,6 +205,8 @@ void rec_teardown(sess_t *s)
         replay_free(s->rec.replay[i]);
         s->rec.replay[i] = NULL;
     }
+    while (!list_empty(&s->rec.states)) /* answers still in flight are discarded */
+        state_end(DG_CONTAINER_OF(list_first(&s->rec.states), rec_state_t, node));
     s->rec.save_at = 0;
 }
 
@@ -520,119 +538,50 @@ int rec_restore(sess_t *s, unsigned bit, const char *pid, const char *offset)
 
 /* ================================================================ job states */
 
-struct state_req;
-
-typedef struct state_slot {
-    struct state_req *req;
-    int status;
-    char *json;
-} state_slot_t;
-
-typedef struct state_req {
-    el_task_t task;
-    sess_t *s; /* holds a reference */
-    atomic_int pending;
-    int queue; /* the one asked for, -1 for every queue */
-    int n;
-    char job_id[DEC_JOBID_MAX];
-    state_slot_t slot[CFG_MAX_QUEUES];
-} state_req_t;
-
-/* 1 when a state answer says BullMQ knows the job. */
-static int known_state(const char *json)
+/* Puts what the catchups have to say in front; at the end of each the live queue may go on.
+ * Not from a catchup's wake (which only asks for a fill): cu_free is not allowed there. */
+static void states_poll(sess_t *s)
 {
-    json_t *o = json_loads(json, 0, NULL);
-    const char *st = json_string_value(json_object_get(o, "state"));
-    int known = st && strcmp(st, "unknown") != 0;
-    json_decref(o);
-    return known;
-}
-
-/* The answer when no queue knows the job: unknown (of the queue asked for, or of none), and
- * why if Redis failed. */
-static void send_unknown(sess_t *s, const state_req_t *q)
-{
-    int failed = 0;
-    for (int i = 0; i < q->n; i++)
-        failed |= q->slot[i].status != DG_OK;
-    json_t *o = json_pack("{s:o,s:s,s:s}", "queue",
-                          q->queue >= 0 ? json_string(s->h->cfg->queues[q->queue]) : json_null(),
-                          "jobId", q->job_id, "state", "unknown");
-    if (o && failed)
-        json_object_set_new(o, "error", json_string("redis_unavailable"));
-    char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (js)
-        send_event(s, 0, "state", js, strlen(js), 1);
-    free(js);
-    json_decref(o);
-}
-
-static void state_task(void *arg, int cancelled)
-{
-    state_req_t *q = arg;
-    sess_t *s = q->s;
-    if (!cancelled && !s->torn) {
-        int sent = 0;
-        for (int i = 0; i < q->n; i++)
-            if (q->slot[i].status == DG_OK && known_state(q->slot[i].json)) {
-                send_event(s, 0, "state", q->slot[i].json, strlen(q->slot[i].json), 1);
-                sent++;
-            }
-        if (!sent)
-            send_unknown(s, q);
-        s->rec.hold--;
-        wake(s);
-    }
-    for (int i = 0; i < q->n; i++)
-        free(q->slot[i].json);
-    sess_unref(s);
-    free(q);
-}
-
-/* Drops one of q's pending counts; the last posts the answers to the loop. Thread: any. */
-static void state_put(state_req_t *q)
-{
-    if (atomic_fetch_sub(&q->pending, 1) == 1) {
-        q->task = (el_task_t){NULL, state_task, q};
-        el_post_task(q->s->loop, &q->task);
+    list_t *n = list_first(&s->rec.states);
+    while (n && n != &s->rec.states) {
+        rec_state_t *st = DG_CONTAINER_OF(n, rec_state_t, node);
+        n = n->next;
+        const char *json;
+        size_t len;
+        int rc;
+        while ((rc = cu_next(st->cu, &json, &len)) == CU_ITEM)
+            send_event(s, 0, "state", json, len, 1);
+        if (rc == CU_DONE) {
+            state_end(st);
+            s->rec.hold--;
+        }
     }
 }
 
-static void state_answer(void *ud, int status, const char *json, size_t len, const char *owner,
-                         const char *err)
+static void state_wake(void *ud)
 {
-    (void)owner;
-    (void)err;
-    state_slot_t *slot = ud;
-    slot->status = status;
-    if (status == DG_OK && !(slot->json = strndup(json, len)))
-        slot->status = DG_ENOMEM;
-    state_put(slot->req);
+    wake(((rec_state_t *)ud)->s);
 }
 
 void rec_job_state(sess_t *s, const char *job_id, int queue)
 {
     const cfg_t *cfg = s->h->cfg;
-    state_req_t *q = calloc(1, sizeof(*q));
-    if (!q || strlen(job_id) >= sizeof(q->job_id)) {
-        free(q);
+    rec_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return;
+    cu_spec_t spec = {.rds = s->h->d.rds, .loop = s->loop, .names = s->h->names,
+                      .queues = queue >= 0 ? 1u << queue : (1u << cfg->nqueues) - 1,
+                      .named = queue >= 0, .job_id = job_id, .timeout_ms = cfg->redis_timeout_ms,
+                      .wake = state_wake, .ud = st};
+    st->s = s;
+    if (!(st->cu = cu_new(&spec))) {
+        free(st);
         return;
     }
-    sess_ref(s);
-    q->s = s;
-    q->queue = queue;
-    q->n = queue >= 0 ? 1 : cfg->nqueues;
-    memcpy(q->job_id, job_id, strlen(job_id) + 1);
-    atomic_init(&q->pending, q->n + 1); /* +1: ours, until every request is out */
+    list_push(&s->rec.states, &st->node);
     s->rec.hold++;
     atomic_fetch_add(&s->h->job_states, 1);
-    for (int i = 0; i < q->n; i++) {
-        q->slot[i].req = q;
-        if (rds_job_state_async(s->h->d.rds, queue >= 0 ? queue : i, job_id, NULL,
-                                cfg->redis_timeout_ms, state_answer, &q->slot[i]) != DG_OK)
-            state_answer(&q->slot[i], DG_EIO, NULL, 0, NULL, NULL);
-    }
-    state_put(q);
+    wake(s); /* reads that could not be queued are answered at once */
 }
 
 /* ================================================================ what goes out first */
@@ -691,6 +640,8 @@ int rec_next(sess_t *s, msg_t **m)
         s->rec.peeked = NULL;
         return REC_ITEM;
     }
+    if (!list_empty(&s->rec.states))
+        states_poll(s);
     if ((*m = oq_pop(&s->rec.front)))
         return REC_ITEM;
     int wait = 0;
@@ -707,6 +658,8 @@ int rec_next(sess_t *s, msg_t **m)
 
 int rec_ready(sess_t *s)
 {
+    if (!list_empty(&s->rec.states))
+        states_poll(s);
     if (s->rec.peeked || s->rec.front.len)
         return 1;
     if (!s->rec.replay[0] && !s->rec.replay[1])
