@@ -37,6 +37,7 @@ struct sio {
     const cfg_t *cfg;
     eio_sess_cfg_t scfg_sio, scfg_eio;
     atomic_int stopping;
+    atomic_int draining; /* sio_drain: no new sessions or upgrades; sessions end on their own timer */
     /* sid table and the FIFO of sessions without a Socket.IO CONNECT: tab_lock */
     pthread_mutex_t tab_lock;
     ht_t sids;
@@ -50,6 +51,7 @@ struct sio {
     sio_app_stats_t app_stats;
     atomic_ullong opened_polling, opened_websocket, upgrades, evicted, dropped;
     atomic_ullong closed[EIO_REASON_COUNT];
+    atomic_ullong slow_by[CN_KINDS], dropped_by[CN_KINDS]; /* by the session's transport */
 };
 
 /* One Engine.IO session. */

@@ -333,6 +333,7 @@ void sess_teardown(sess_t *s, int reason)
     eio_sess_close(&s->es, reason);
     reason = s->es.reason; /* a close the state machine recorded first wins */
     uint64_t dropped = s->dropped + s->q.len;
+    int kind = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? CN_KIND_WEBSOCKET : CN_KIND_POLLING;
     oq_clear(&s->q);
     cn_t *ws = s->ws, *probe = s->probe, *get = s->get;
     s->ws = s->probe = NULL;
@@ -349,7 +350,8 @@ void sess_teardown(sess_t *s, int reason)
         free_input(in);
     }
     int cr = conn_reason(reason);
-    int code = atomic_load(&h->stopping) ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL;
+    int code = atomic_load(&h->stopping) || atomic_load(&h->draining) ? WS_CLOSE_GOING_AWAY
+                                                                       : WS_CLOSE_NORMAL;
     if (ws) {
         sio_ws_close(ws, code, cr);
         cn_unref(ws);
@@ -366,6 +368,8 @@ void sess_teardown(sess_t *s, int reason)
     atomic_fetch_add(&h->closed[reason], 1);
     if (reason == EIO_REASON_SLOW || reason == EIO_REASON_WRITE) {
         atomic_fetch_add(&h->dropped, dropped);
+        atomic_fetch_add(&h->dropped_by[kind], dropped);
+        atomic_fetch_add(&h->slow_by[kind], 1);
         log_warn("sio", "closed a slow client (%s): %llu messages dropped",
                  reason == EIO_REASON_SLOW ? "outbound queue over its limit" : "write stalled",
                  (unsigned long long)dropped);
