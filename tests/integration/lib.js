@@ -187,6 +187,38 @@ class SseClient extends EventEmitter {
   close() { this.req.destroy(); this.closed = true; }
 }
 
+// An SSE stream that, whenever it ends, opens again at base() + path with Last-Event-ID (as
+// EventSource does, but at once and wherever base() points: another instance, or a proxy).
+// msgs: the JSON data of every event of every connection, in order; ends: when each ended.
+class ResumingSse extends EventEmitter {
+  constructor(base, path) {
+    super();
+    this.base = base;
+    this.path = path;
+    this.msgs = [];
+    this.ends = [];
+    this.statuses = [];
+    this.lastId = '';
+    this.stopped = false;
+    this.open();
+  }
+  open() {
+    const c = new SseClient(this.base() + this.path, this.lastId ? { 'Last-Event-ID': this.lastId } : {});
+    this.client = c;
+    c.on('event', (e) => { if (e.event !== 'gap') this.msgs.push(JSON.parse(e.data)); this.lastId = c.lastId || this.lastId; });
+    c.response.then(() => { this.statuses.push(c.status); this.emit('response', c.status); }, () => {});
+    c.on('close', () => {
+      if (c.lastId) this.lastId = c.lastId;
+      this.ends.push(Date.now());
+      this.emit('end');
+      if (this.stopped) return;
+      // A refusal (503 from a draining instance) is retried a moment later, not in a loop.
+      setTimeout(() => { if (!this.stopped) this.open(); }, c.status === 200 ? 0 : 100);
+    });
+  }
+  close() { this.stopped = true; this.client.close(); }
+}
+
 const QUEUES = ['http', 'sparql', 'techstack', 'analyzer'];
 
 // The job the integration tests run: progress 50 and 100, then fail when data.fail, else return
@@ -219,5 +251,5 @@ function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
+module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
   redisClient, jobProcessor, startBull };
