@@ -79,13 +79,17 @@ function baseEnv() {
   return env;
 }
 
+// Every SIGTERM drains; a short window keeps a test's teardown short while still going through
+// the drain (drain.test.js sets its own).
+const DRAIN_MS = '500';
+
 // Starts dualgate; resolves once it listens. opts.env adds environment; opts.ready waits for /ready.
 async function startGateway(redisUrl, { env = {}, ready = true, args = [], port } = {}) {
   port = port || (await freePort());
   const child = track(spawn(BIN, args, {
     stdio: ['ignore', 'inherit', 'pipe'],
     env: { ...baseEnv(), PORT: String(port), REDIS_URL: redisUrl,
-      DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', ...env },
+      DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', DUALGATE_DRAIN_MS: DRAIN_MS, ...env },
   }));
   child.port = port;
   child.base = `http://127.0.0.1:${port}`;
