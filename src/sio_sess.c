@@ -221,9 +221,8 @@ static void arm_timer(sess_t *s)
         el_timer_arm(s->loop, &s->timer, at);
 }
 
-static void timer_cb(el_timer_t *t)
+static void timer_run(sess_t *s)
 {
-    sess_t *s = DG_CONTAINER_OF(t, sess_t, timer);
     sio_t *h = s->h;
     int64_t now = el_now_ms();
     if (s->deferred && now >= s->grace_until)
@@ -259,6 +258,16 @@ static void timer_cb(el_timer_t *t)
         sess_teardown(s, reason);
     else
         arm_timer(s);
+}
+
+/* Input released from the grace can tear the session down and drop what may be its last
+ * reference (the held-back input's): the timer keeps its own until it is done with s. */
+static void timer_cb(el_timer_t *t)
+{
+    sess_t *s = DG_CONTAINER_OF(t, sess_t, timer);
+    sess_ref(s);
+    timer_run(s);
+    sess_unref(s);
 }
 
 static void start_timer_task(void *arg, int cancelled)
