@@ -33,6 +33,7 @@ typedef struct cfg {
     int header_timeout_ms;        /* header_timeout_ms = 10000: complete request head within this long (408) */
     int body_timeout_ms;          /* body_timeout_ms = 10000: a POST body must arrive within this long */
     int max_pending_heads;        /* max_pending_heads = 1024: connections held until their head is complete */
+    int drain_ms;                 /* drain_ms = 10000: SIGTERM ends clients spread over this long; 0 = stop at once */
     char document_root[CFG_STR_MAX]; /* document_root = <source>/www */
     char client_js[CFG_STR_MAX];  /* socketio_client_js = <build>/socket.io.js */
     int cors_any;                 /* cors_origin = "*", env SOCKETS_CORS_ORIGIN */

@@ -41,6 +41,7 @@ typedef struct rp_spec {
 /* Counters shared by the replays of a server. Thread: any (atomics). */
 typedef struct rp_stats {
     _Atomic uint64_t started, chunks, gaps, items;
+    _Atomic uint64_t gaps_trimmed, gaps_unavailable; /* gaps by reason (trimmed, redis_unavailable) */
     atomic_int active;
 } rp_stats_t;
 

@@ -8,6 +8,7 @@
 #define SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker.h"
 #include "config.h"
@@ -21,6 +22,15 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds);
  * itself, taken over); dualgate must not run without it. Returns 0, or DG_EIO / DG_ENOMEM
  * with errstr (the server is stopped again). Thread: main. */
 int srv_start(srv_t *s, char *errstr, size_t errlen);
+/* Begins a drain: /ready answers 503 from now on, new SSE streams, Socket.IO handshakes and
+ * WebSocket upgrades get 503 with Retry-After, and every open SSE stream (a jittered retry:,
+ * then its end) and Socket.IO session (a close the client reconnects after) is ended at its own
+ * random moment within window_ms. Returns at once; srv_stop ends what is left.
+ * Thread: main, after srv_start. */
+void srv_drain(srv_t *s, int64_t window_ms);
+/* Long-lived connections plus Socket.IO sessions still open (0: a drain is complete; a
+ * session between two polls has no connection but counts). Thread: any. */
+int srv_open(srv_t *s);
 /* Refuses new connections, closes every long-lived one (WebSockets with a 1001 close frame,
  * held polls answered, SSE streams ended), waits for them briefly, stops CivetWeb and the
  * loops. Thread: main, before rds_stop. */

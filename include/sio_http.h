@@ -39,8 +39,17 @@ void sio_stop(sio_t *s);
 /* Drains: every session is closed at its own random moment within window_ms (WebSockets with a
  * 1001 close frame, polling ones with a close packet: socket.io-client reconnects by itself,
  * elsewhere if the proxy sends it there), so reconnects ramp instead of arriving at once.
- * New sessions are refused from now on. Returns at once. Thread: main. */
+ * From now on handshakes and WebSocket upgrades get 503 with Retry-After; the polls and POSTs
+ * of sessions that exist go on until their moment. Returns at once. Thread: main. */
 void sio_drain(sio_t *s, int64_t window_ms);
+/* Slow-consumer closes and the events they dropped, by the session's transport at the close
+ * (entries [CN_KIND_WEBSOCKET] and [CN_KIND_POLLING]; [CN_KIND_SSE] stays 0). */
+typedef struct sio_stats {
+    uint64_t dropped[CN_KINDS];
+    uint64_t slow_closed[CN_KINDS];
+} sio_stats_t;
+void sio_get_stats(sio_t *s, sio_stats_t *out); /* Thread: any. */
+
 /* Sessions still allocated (0 once every loop has closed them). Thread: any. */
 int sio_sessions(sio_t *s);
 /* After the loops and CivetWeb have stopped. Thread: main. */

@@ -14,8 +14,11 @@ void adm_init(adm_t *a, int max_connections, int max_post)
 
 int adm_admit(adm_t *a, int kind)
 {
-    if (atomic_load(&a->stopping))
+    if (atomic_load(&a->stopping) ||
+        (atomic_load(&a->draining) && (kind == ADM_SSE || kind == ADM_WEBSOCKET))) {
+        atomic_fetch_add(&a->refused_draining, 1);
         goto refuse;
+    }
     if (kind == ADM_POST && atomic_fetch_add(&a->active[kind], 1) >= a->max_post) {
         atomic_fetch_sub(&a->active[kind], 1);
         goto refuse;
@@ -44,4 +47,16 @@ void adm_release(adm_t *a, int kind)
 void adm_stop(adm_t *a)
 {
     atomic_store(&a->stopping, 1);
+}
+
+void adm_drain(adm_t *a)
+{
+    atomic_store(&a->draining, 1);
+}
+
+void adm_count_refused(adm_t *a, int draining)
+{
+    atomic_fetch_add(&a->refused, 1);
+    if (draining)
+        atomic_fetch_add(&a->refused_draining, 1);
 }

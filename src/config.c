@@ -80,6 +80,7 @@ static const cfg_key_t cfg_keys[] = {
     {"header_timeout_ms", K_INT, F(header_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"body_timeout_ms", K_INT, F(body_timeout_ms), CFG_MS_MIN, CFG_MS_MAX},
     {"max_pending_heads", K_INT, F(max_pending_heads), 1, 1000000},
+    {"drain_ms", K_INT, F(drain_ms), 0, CFG_MS_MAX},
     {"document_root", K_STR, F(document_root), 1, 0},
     {"socketio_client_js", K_STR, F(client_js), 0, 0},
     {"cors_origin", K_CORS, 0, 0, 0, 0},
@@ -908,6 +909,7 @@ void cfg_defaults(cfg_t *c)
     c->header_timeout_ms = 10000;
     c->body_timeout_ms = 10000;
     c->max_pending_heads = 1024;
+    c->drain_ms = 10000;
     store(c->document_root, sizeof(c->document_root), DG_DEFAULT_WWW, strlen(DG_DEFAULT_WWW));
     store(c->client_js, sizeof(c->client_js), DG_DEFAULT_CLIENT_JS, strlen(DG_DEFAULT_CLIENT_JS));
     c->cors_any = 1;

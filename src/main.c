@@ -1,11 +1,13 @@
 /* main.c - dualgate's entry point: reads the configuration, wires broker, Redis readers and
- * the HTTP server together, and waits for SIGINT/SIGTERM. The only place that exits. */
+ * the HTTP server together, and waits for SIGINT/SIGTERM: the first SIGTERM drains (drain_ms),
+ * a second one or SIGINT stops at once. The only place that exits. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "broker.h"
 #include "config.h"
@@ -21,7 +23,8 @@ static void usage(FILE *f)
             "\n"
             "Real-time gateway: follows BullMQ's Redis event streams and serves them over\n"
             "Socket.IO (/socket.io/) and Server-Sent Events (/sse/jobs/:id, /sse/queues/:name,\n"
-            "/sse/logs), with /health and /ready.\n"
+            "/sse/logs), with /health, /ready and /metrics. SIGTERM drains (drain_ms), a\n"
+            "second SIGTERM or SIGINT stops at once.\n"
             "\n"
             "  -c, --config FILE   read `key = value` settings (see conf/dualgate.conf)\n"
             "      --check-config  validate the configuration, print it, exit 0 (2 if invalid)\n"
@@ -35,6 +38,41 @@ static void usage(FILE *f)
 static void publish_log(void *ud, int level, const char *ns, const char *json, size_t len)
 {
     rds_publish_log(ud, level, ns, json, len);
+}
+
+#define DRAIN_POLL_MS 50 /* how often a drain looks whether its last connection is gone */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drains for up to drain_ms: returns when the last connection is gone, the window is over, or
+ * another stop signal arrives. The signals stay with sigtimedwait (no handler, no thread), so
+ * the wait is a short poll of srv_open() between them. */
+static void drain(srv_t *srv, const sigset_t *sigs, int drain_ms)
+{
+    srv_drain(srv, drain_ms);
+    int64_t end = mono_ms() + drain_ms;
+    int64_t now;
+    while (srv_open(srv) > 0 && (now = mono_ms()) < end) {
+        int64_t step = end - now < DRAIN_POLL_MS ? end - now : DRAIN_POLL_MS;
+        struct timespec ts = {0, (long)step * 1000000L};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_info("main", "%s during the drain: stopping at once",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+    }
+    int left = srv_open(srv);
+    if (left)
+        log_warn("main", "drain_ms (%d ms) over with %d connections open: closing them", drain_ms,
+                 left);
+    else
+        log_info("main", "drained: every connection is closed");
 }
 
 static void raise_fd_limit(void)
@@ -124,8 +162,13 @@ int main(int argc, char **argv)
              cfg.redis_host, cfg.redis_port, cfg.nqueues, cfg.prefix);
     int sig = 0;
     sigwait(&sigs, &sig);
-    log_info("main", "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
+    if (sig == SIGTERM && cfg.drain_ms > 0) {
+        log_info("main", "SIGTERM: draining for up to %d ms", cfg.drain_ms);
+        drain(srv, &sigs, cfg.drain_ms);
+    } else {
+        log_info("main", "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
     srv_stop(srv);
 stop:
     log_set_publisher(NULL, NULL);

@@ -141,8 +141,11 @@ static const char *gap_json(rp_t *r, const char *reason, uint32_t streams)
     }
     if (n < GAP_MAX)
         snprintf(r->gap + n, sizeof(r->gap) - (size_t)n, "]}");
-    if (r->spec.stats)
+    if (r->spec.stats) {
         count(&r->spec.stats->gaps);
+        count(strcmp(reason, "trimmed") == 0 ? &r->spec.stats->gaps_trimmed
+                                              : &r->spec.stats->gaps_unavailable);
+    }
     return r->gap;
 }
 

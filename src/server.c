@@ -1,5 +1,5 @@
-/* server.c - composes the HTTP side: CivetWeb with its handlers (/health, /ready, /sse/,
- * Socket.IO, the hand-off self-test, static files), the accept gate, the event loops and the
+/* server.c - composes the HTTP side: CivetWeb with its handlers (/health, /ready, /metrics,
+ * /sse/, Socket.IO, the hand-off self-test, static files), the accept gate, the event loops and the
  * transports, and their shutdown. It owns no protocol: each piece is in its own module. */
 #include "server.h"
 
@@ -14,11 +14,13 @@
 #include "admit.h"
 #include "conn.h"
 #include "dg.h"
+#include "expo.h"
 #include "gate.h"
 #include "handoff.h"
 #include "httpx.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "replay.h"
 #include "sio_http.h"
 #include "sse_http.h"
@@ -98,8 +100,10 @@ static json_t *health_json(struct srv *s)
         stalls += (json_int_t)cs->closed[k][CN_CLOSE_STALL];
     json_int_t dropped = (json_int_t)atomic_load(&s->sse_stats.dropped) +
                          json_integer_value(json_object_get(sio, "dropped_messages"));
-    json_t *redis = json_pack("{s:b,s:b,s:I,s:I,s:o}", "connected", rh.connected, "ready",
-                              rh.ready, "logs_published", (json_int_t)rh.logs_published,
+    json_t *redis = json_pack("{s:b,s:b,s:b,s:I,s:I,s:I,s:o}", "connected", rh.connected,
+                              "responsive", rh.responsive, "ready", rh.ready, "ping_rtt_ms",
+                              (json_int_t)rh.ping_rtt_ms, "logs_published",
+                              (json_int_t)rh.logs_published,
                               "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams);
     json_t *conns = json_pack(
         "{s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:i,s:i,s:{s:I,s:I,s:I}}", "mode",
@@ -131,8 +135,9 @@ static json_t *health_json(struct srv *s)
     json_t *broker = json_pack("{s:i,s:i,s:I,s:I}", "rooms", bs.rooms, "members", bs.members,
                                "published", (json_int_t)bs.published, "deliveries",
                                (json_int_t)bs.deliveries);
-    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status",
-                     rh.connected ? "ok" : "degraded", "version", DG_VERSION, "uptime_s",
+    const char *status = adm_draining(&s->adm) ? "draining" : rh.connected ? "ok" : "degraded";
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status", status,
+                     "version", DG_VERSION, "uptime_s",
                      (json_int_t)(time(NULL) - s->started), "redis", redis, "connections", conns,
                      "closed", closed, "gate", gate, "handoff", handoff, "replay", replay,
                      "broker", broker, "socketio", sio);
@@ -178,10 +183,31 @@ static int ready_handler(struct mg_connection *c, void *ud)
     int done = get_only(s, c);
     if (done)
         return done;
-    int ready = rds_ready(s->rds) && !adm_stopping(&s->adm);
+    int ready = rds_ready(s->rds) && !adm_draining(&s->adm);
     const char *body = ready ? "{\"ready\":true}" : "{\"ready\":false}";
     httpx_send(&s->hx, c, ready ? 200 : 503, "application/json", body, strlen(body), NULL);
     return ready ? 200 : 503;
+}
+
+static int metrics_handler(struct mg_connection *c, void *ud)
+{
+    struct srv *s = ud;
+    int done = get_only(s, c);
+    if (done)
+        return done;
+    ex_sources_t src = {.cn = &s->cn, .adm = &s->adm, .gate = s->gate, .sse = &s->sse_stats,
+                        .rp = &s->rp_stats, .sio = s->sio, .rds = s->rds,
+                        .redis_timeout_ms = 500};
+    buf_t b = BUF_INIT;
+    char why[160];
+    if (ex_render(&src, &b, why, sizeof(why)) != DG_OK) {
+        buf_free(&b);
+        log_error("http", "/metrics: %s", why);
+        return httpx_send_error(&s->hx, c, 500, "internal", why, NULL);
+    }
+    httpx_send(&s->hx, c, 200, MT_CONTENT_TYPE, b.data, is_method(c, "HEAD") ? 0 : b.len, NULL);
+    buf_free(&b);
+    return 200;
 }
 
 /* The self-test's server half: only while srv_start runs it. */
@@ -293,6 +319,7 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
     }
     mg_set_request_handler(s->ctx, "/health$", health_handler, s);
     mg_set_request_handler(s->ctx, "/ready$", ready_handler, s);
+    mg_set_request_handler(s->ctx, "/metrics$", metrics_handler, s);
     mg_set_request_handler(s->ctx, "/sse/", sse_http_handler, s->sse);
     mg_set_request_handler(s->ctx, SELFTEST_PATH "$", selftest_handler, s);
     sio_register(s->sio, s->ctx);
@@ -318,6 +345,22 @@ fail_mem:
         snprintf(errstr, errlen, "out of memory");
     srv_stop(s);
     return DG_ENOMEM;
+}
+
+void srv_drain(srv_t *s, int64_t window_ms)
+{
+    adm_drain(&s->adm); /* /ready answers 503 and new SSE streams are refused from here */
+    if (s->sio)
+        sio_drain(s->sio, window_ms);
+    cn_env_drain(&s->cn, CN_KIND_SSE, window_ms);
+    log_info("http", "draining: %d connections and %d Socket.IO sessions end within %lld ms",
+             srv_open(s) - (s->sio ? sio_sessions(s->sio) : 0),
+             s->sio ? sio_sessions(s->sio) : 0, (long long)window_ms);
+}
+
+int srv_open(srv_t *s)
+{
+    return cn_env_wait_idle(&s->cn, 0) + (s->sio ? sio_sessions(s->sio) : 0);
 }
 
 void srv_stop(srv_t *s)

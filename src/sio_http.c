@@ -63,7 +63,7 @@ static int handshake(sio_t *h, struct mg_connection *c, int echo)
         return httpx_send_error(&h->d.hx, c, 503, "unavailable", "out of memory", NULL);
     if (sess_insert(s) != DG_OK) {
         sess_unref(s);
-        atomic_fetch_add(&h->d.hx.adm->refused, 1);
+        adm_count_refused(h->d.hx.adm, 0);
         return httpx_send_busy(&h->d.hx, c, "too many sessions, retry later");
     }
     char open[EIO_OPEN_MAX];
@@ -285,7 +285,10 @@ static int http_handler(struct mg_connection *c, void *cbdata)
     }
     if (err != EIO_ERR_NONE)
         status = send_eio_error(h, c, err);
-    else if (!s)
+    else if (!s && atomic_load(&h->draining)) {
+        adm_count_refused(h->d.hx.adm, 1); /* sessions that exist go on until their moment */
+        status = httpx_send_busy(&h->d.hx, c, "draining, connect to another instance");
+    } else if (!s)
         status = handshake(h, c, ep->echo);
     else if (strcmp(ri->request_method, "GET") == 0)
         status = poll_get(h, c, s);
@@ -304,8 +307,10 @@ static int ws_refuse(sio_t *h, const struct mg_connection *cc, int status, int e
 {
     struct mg_connection *c = (struct mg_connection *)cc; /* nothing sent yet: ours to answer */
     if (status == 503) {
-        atomic_fetch_add(&h->d.hx.adm->refused, 1);
-        httpx_send_busy(&h->d.hx, c, "too many connections, retry later");
+        int draining = atomic_load(&h->stopping) || atomic_load(&h->draining);
+        adm_count_refused(h->d.hx.adm, draining);
+        httpx_send_busy(&h->d.hx, c, draining ? "draining, connect to another instance"
+                                              : "too many connections, retry later");
     } else {
         send_eio_error(h, c, eio_code);
     }
@@ -322,7 +327,7 @@ static int ws_connect(const struct mg_connection *c, void *cbdata)
     const char *qs = ri->query_string ? ri->query_string : "";
     eio_query_t q;
     int st = EIO_TRANSPORT_UNKNOWN;
-    if (atomic_load(&h->stopping))
+    if (atomic_load(&h->stopping) || atomic_load(&h->draining))
         return ws_refuse(h, c, 503, 0);
     if (!ri->local_uri || strcmp(ri->local_uri, path) != 0)
         return ws_refuse(h, c, 400, EIO_ERR_BAD_REQUEST);
@@ -543,7 +548,7 @@ void sio_stop(sio_t *h)
 
 void sio_drain(sio_t *h, int64_t window_ms)
 {
-    atomic_store(&h->stopping, 1);
+    atomic_store(&h->draining, 1);
     size_t n;
     sess_t **all = all_sessions(h, &n);
     unsigned seed = (unsigned)el_now_ms();
@@ -552,6 +557,14 @@ void sio_drain(sio_t *h, int64_t window_ms)
         sess_unref(all[i]);
     }
     free(all);
+}
+
+void sio_get_stats(sio_t *h, sio_stats_t *out)
+{
+    for (int k = 0; k < CN_KINDS; k++) {
+        out->dropped[k] = atomic_load(&h->dropped_by[k]);
+        out->slow_closed[k] = atomic_load(&h->slow_by[k]);
+    }
 }
 
 int sio_sessions(sio_t *h)

@@ -71,6 +71,7 @@ struct sio {
     const cfg_t *cfg;
     eio_sess_cfg_t scfg_sio, scfg_eio;
     atomic_int stopping;
+    atomic_int draining; /* sio_drain: no new sessions or upgrades; sessions end on their own timer */
     /* sid table and the FIFO of sessions without a Socket.IO CONNECT: tab_lock */
     pthread_mutex_t tab_lock;
     ht_t sids;
@@ -87,6 +88,7 @@ struct sio {
     const char *const *names; /* stream names for cursors */
     int nstreams;
     atomic_ullong closed[EIO_REASON_COUNT];
+    atomic_ullong slow_by[CN_KINDS], dropped_by[CN_KINDS]; /* by the session's transport */
 };
 
 /* One Engine.IO session. */

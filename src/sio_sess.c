@@ -279,9 +279,8 @@ static void arm_timer(sess_t *s)
         el_timer_arm(s->loop, &s->timer, at);
 }
 
-static void timer_cb(el_timer_t *t)
+static void timer_run(sess_t *s)
 {
-    sess_t *s = DG_CONTAINER_OF(t, sess_t, timer);
     sio_t *h = s->h;
     int64_t now = el_now_ms();
     if (s->deferred && now >= s->grace_until)
@@ -319,6 +318,16 @@ static void timer_cb(el_timer_t *t)
         sess_teardown(s, reason);
     else
         arm_timer(s);
+}
+
+/* Input released from the grace can tear the session down and drop what may be its last
+ * reference (the held-back input's): the timer keeps its own until it is done with s. */
+static void timer_cb(el_timer_t *t)
+{
+    sess_t *s = DG_CONTAINER_OF(t, sess_t, timer);
+    sess_ref(s);
+    timer_run(s);
+    sess_unref(s);
 }
 
 static void start_timer_task(void *arg, int cancelled)
@@ -393,6 +402,7 @@ void sess_teardown(sess_t *s, int reason)
     eio_sess_close(&s->es, reason);
     reason = s->es.reason; /* a close the state machine recorded first wins */
     uint64_t dropped = s->dropped + s->q.len;
+    int kind = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? CN_KIND_WEBSOCKET : CN_KIND_POLLING;
     oq_clear(&s->q);
     cn_t *ws = s->ws, *probe = s->probe, *get = s->get;
     s->ws = s->probe = NULL;
@@ -410,7 +420,8 @@ void sess_teardown(sess_t *s, int reason)
         free_input(in);
     }
     int cr = conn_reason(reason);
-    int code = atomic_load(&h->stopping) ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL;
+    int code = atomic_load(&h->stopping) || atomic_load(&h->draining) ? WS_CLOSE_GOING_AWAY
+                                                                       : WS_CLOSE_NORMAL;
     if (ws) {
         sio_ws_close(ws, code, cr);
         cn_unref(ws);
@@ -427,6 +438,8 @@ void sess_teardown(sess_t *s, int reason)
     atomic_fetch_add(&h->closed[reason], 1);
     if (reason == EIO_REASON_SLOW || reason == EIO_REASON_WRITE) {
         atomic_fetch_add(&h->dropped, dropped);
+        atomic_fetch_add(&h->dropped_by[kind], dropped);
+        atomic_fetch_add(&h->slow_by[kind], 1);
         log_warn("sio", "closed a slow client (%s): %llu messages dropped",
                  reason == EIO_REASON_SLOW ? "outbound queue over its limit" : "write stalled",
                  (unsigned long long)dropped);

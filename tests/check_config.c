@@ -25,6 +25,7 @@ static const char *const all_keys[] = {
     "header_timeout_ms",
     "body_timeout_ms",
     "max_pending_heads",
+    "drain_ms",
     "document_root",
     "socketio_client_js",
     "cors_origin",
@@ -179,6 +180,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.header_timeout_ms, 10000);
     ck_assert_int_eq(c.body_timeout_ms, 10000);
     ck_assert_int_eq(c.max_pending_heads, 1024);
+    ck_assert_int_eq(c.drain_ms, 10000);
     ck_assert_uint_gt(strlen(c.document_root), 0);
     ck_assert_int_eq(c.cors_any, 1);
     ck_assert_int_eq(c.ncors_origins, 0);
@@ -331,6 +333,8 @@ static const struct {
     {"header_timeout_ms", "500", "500"},
     {"body_timeout_ms", "20000", "20000"},
     {"max_pending_heads", "5000", "5000"},
+    {"drain_ms", "0", "0"},
+    {"drain_ms", "3000", "3000"},
     {"queue_soft_bytes", "0", "0"},
     {"queue_soft_ms", "60000", "60000"},
     {"max_pending_sessions", "10", "10"},
@@ -476,6 +480,8 @@ static const struct {
     {"io_threads", "-1", "must be between 0 and 64"},
     {"header_timeout_ms", "1", "must be between 10 and 3600000"},
     {"max_pending_heads", "0", "must be between 1 and 1000000"},
+    {"drain_ms", "-1", "must be between 0 and 3600000"},
+    {"drain_ms", "3600001", "must be between 0 and 3600000"},
     {"queue_soft_bytes", "-1", "must be between 0 and 2147483647"},
     {"max_pending_sessions", "0", "must be between 1 and 1000000"},
     {"recovery_max_disconnect_ms", "999", "must be between 1000 and 86400000"},
@@ -1314,6 +1320,7 @@ START_TEST(test_dump_defaults)
              "header_timeout_ms = 10000\n"
              "body_timeout_ms = 10000\n"
              "max_pending_heads = 1024\n"
+             "drain_ms = 10000\n"
              "document_root = %s\n"
              "socketio_client_js = %s\n"
              "cors_origin = *\n"

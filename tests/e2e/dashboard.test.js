@@ -336,3 +336,36 @@ test('a page opened on finished jobs shows their results at once (state), over S
   { skip: missing || false, timeout: 90000 }, async () => {
     await lateScenario('socketio');
   });
+
+test('the live view appears with /metrics and its numbers move with the traffic',
+  { skip: missing || false, timeout: 60000 }, async () => {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    let producing = true;
+    try {
+      await page.goto(`${gw.base}/?transport=sse&metricsms=300`);
+      await page.waitForSelector('#live[data-state="live"]:not([hidden])', { timeout: 20000 });
+      const latest = (metric) => page.$eval(`#live [data-metric="${metric}"]`, (e) => JSON.parse(e.dataset.latest || '{}'));
+      // Log lines keep coming: the events tile's rate for "logs" rises above 0.
+      const producer = (async () => {
+        for (let i = 0; producing; i++) {
+          await xlog('info', 'live', `live ${i}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await page.waitForFunction(() => {
+        const e = document.querySelector('#live [data-metric="events"]');
+        const v = e && e.dataset.latest ? JSON.parse(e.dataset.latest) : {};
+        return Object.values(v).some((x) => typeof x === 'number' && x > 0);
+      }, null, { timeout: 20000 });
+      const conns = await latest('connections');
+      assert.ok(Object.values(conns).some((x) => x >= 1), `connections shown: ${JSON.stringify(conns)}`);
+      producing = false;
+      await producer;
+      assert.deepEqual(errors, []);
+    } finally {
+      producing = false;
+      await page.close();
+    }
+  });

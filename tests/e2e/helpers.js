@@ -41,7 +41,7 @@ async function startGatewayAt(redisUrl, port, { env = {} } = {}) {
   const child = spawn(lib.BIN, [], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...lib.baseEnv(), PORT: String(port), REDIS_URL: redisUrl, DUALGATE_BIND: '127.0.0.1',
-      DUALGATE_LOG_LEVEL: 'info', DUALGATE_DOCUMENT_ROOT: path.join(lib.ROOT, 'www'), ...env },
+      DUALGATE_LOG_LEVEL: 'info', DUALGATE_DRAIN_MS: '500', DUALGATE_DOCUMENT_ROOT: path.join(lib.ROOT, 'www'), ...env },
   });
   children.add(child);
   child.exited = once(child, 'exit');

@@ -79,13 +79,17 @@ function baseEnv() {
   return env;
 }
 
+// Every SIGTERM drains; a short window keeps a test's teardown short while still going through
+// the drain (drain.test.js sets its own).
+const DRAIN_MS = '500';
+
 // Starts dualgate; resolves once it listens. opts.env adds environment; opts.ready waits for /ready.
 async function startGateway(redisUrl, { env = {}, ready = true, args = [], port } = {}) {
   port = port || (await freePort());
   const child = track(spawn(BIN, args, {
     stdio: ['ignore', 'inherit', 'pipe'],
     env: { ...baseEnv(), PORT: String(port), REDIS_URL: redisUrl,
-      DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', ...env },
+      DUALGATE_BIND: '127.0.0.1', DUALGATE_LOG_LEVEL: 'debug', DUALGATE_DRAIN_MS: DRAIN_MS, ...env },
   }));
   child.port = port;
   child.base = `http://127.0.0.1:${port}`;
@@ -188,6 +192,38 @@ class SseClient extends EventEmitter {
   close() { this.req.destroy(); this.closed = true; }
 }
 
+// An SSE stream that, whenever it ends, opens again at base() + path with Last-Event-ID (as
+// EventSource does, but at once and wherever base() points: another instance, or a proxy).
+// msgs: the JSON data of every event of every connection, in order; ends: when each ended.
+class ResumingSse extends EventEmitter {
+  constructor(base, path) {
+    super();
+    this.base = base;
+    this.path = path;
+    this.msgs = [];
+    this.ends = [];
+    this.statuses = [];
+    this.lastId = '';
+    this.stopped = false;
+    this.open();
+  }
+  open() {
+    const c = new SseClient(this.base() + this.path, this.lastId ? { 'Last-Event-ID': this.lastId } : {});
+    this.client = c;
+    c.on('event', (e) => { if (e.event !== 'gap') this.msgs.push(JSON.parse(e.data)); this.lastId = c.lastId || this.lastId; });
+    c.response.then(() => { this.statuses.push(c.status); this.emit('response', c.status); }, () => {});
+    c.on('close', () => {
+      if (c.lastId) this.lastId = c.lastId;
+      this.ends.push(Date.now());
+      this.emit('end');
+      if (this.stopped) return;
+      // A refusal (503 from a draining instance) is retried a moment later, not in a loop.
+      setTimeout(() => { if (!this.stopped) this.open(); }, c.status === 200 ? 0 : 100);
+    });
+  }
+  close() { this.stopped = true; this.client.close(); }
+}
+
 const QUEUES = ['http', 'sparql', 'techstack', 'analyzer'];
 
 // The job the integration tests run: progress 50 and 100, then fail when data.fail, else return
@@ -220,5 +256,5 @@ function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient,
+module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
   redisClient, jobProcessor, startBull };

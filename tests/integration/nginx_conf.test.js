@@ -2,54 +2,19 @@
 // ports in front of two dualgates on one Redis, it serves the page and client, streams SSE
 // unbuffered, carries WebSocket-only, polling-only and upgraded Socket.IO sessions, and keeps
 // each polling session on one instance (its requests would get "Session ID unknown" elsewhere).
-// Failover and drain through nginx are tested elsewhere; templateNginx() is what they can reuse.
+// Failover and drain through nginx are in nginx_failover.test.js; the helpers are in nginx.js.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
-const { once } = require('node:events');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const { io } = require('socket.io-client');
 const lib = require('./lib');
 
-const CONF = path.join(lib.ROOT, 'conf', 'nginx.conf');
-const NGINX = process.env.NGINX_PATH || '/usr/sbin/nginx';
-const missing = fs.existsSync(NGINX) ? null : `${NGINX} not found: apt-get install -y nginx (or set NGINX_PATH)`;
-// Skipping is for a developer without nginx; CI installs it, so there it must run.
-if (missing && process.env.CI) throw new Error(`CI without nginx: ${missing}`);
-
-// conf/nginx.conf with the public listener on `listen` and one upstream server line per port in
-// every upstream block (the file lists 8081 and 8082; 8080 is the listener).
-function templateNginx(text, listen, ports) {
-  let out = text.replace(/^(\s*)listen 127\.0\.0\.1:8080;/m, `$1listen 127.0.0.1:${listen};`);
-  out = out.replace(/^(\s*)server 127\.0\.0\.1:8081( [^\n]*)?$/gm,
-    (m, indent, rest = '') => ports.map((p) => `${indent}server 127.0.0.1:${p}${rest}`).join('\n'));
-  out = out.replace(/^\s*server 127\.0\.0\.1:8082( [^\n]*)?\n/gm, '');
-  const settings = out.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
-  if (/:808[0-2]\b/.test(settings)) throw new Error('conf/nginx.conf: a port the template does not know');
-  return out;
-}
-
-function scratchPrefix() {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-nginx-'));
-  fs.chmodSync(d, 0o755); // run as root, nginx's workers (nobody) write proxy_temp under it
-  return d;
-}
+const { CONF, NGINX, missing, scratchPrefix, nginxFront } = require('./nginx');
 
 let redis, gws = [], ngx, base, prefix, rc;
 const sockets = [];
-
-async function startNginx(conf) {
-  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-  const child = spawn(NGINX, ['-p', prefix, '-e', 'stderr', '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.exited = once(child, 'exit');
-  child.stderrText = '';
-  child.stderr.on('data', (d) => { child.stderrText += d; });
-  return child;
-}
 
 test.before(async () => {
   if (missing) return;
@@ -58,14 +23,7 @@ test.before(async () => {
   // Short pings so a polling session makes many round trips during the test.
   const env = { DUALGATE_PING_INTERVAL_MS: '400', DUALGATE_PING_TIMEOUT_MS: '2000', DUALGATE_HEARTBEAT_MS: '500' };
   gws = [await lib.startGateway(redis.url, { env }), await lib.startGateway(redis.url, { env })];
-  prefix = scratchPrefix();
-  const listen = await lib.freePort();
-  ngx = await startNginx(templateNginx(fs.readFileSync(CONF, 'utf8'), listen, gws.map((g) => g.port)));
-  base = `http://127.0.0.1:${listen}`;
-  await lib.waitFor(async () => {
-    if (ngx.exitCode !== null) throw new Error(`nginx exited ${ngx.exitCode}: ${ngx.stderrText}`);
-    try { return (await lib.get(`${base}/ready`)).status === 200; } catch { return false; }
-  }, { what: 'nginx in front of dualgate' });
+  ({ ngx, base, prefix } = await nginxFront(gws));
 });
 
 test.after(async () => {
