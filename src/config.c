@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include "acl.h"
+#include "cursor.h"
 #include "dg.h"
 #include "jpath.h"
 #include "route.h"
@@ -1239,6 +1240,27 @@ static int validate_access(const cfg_t *c, char *errstr, size_t errlen)
 }
 
 /* [rooms]: relay needs rooms, and client rooms must not be mistaken for user rooms. */
+/* Every route takes a stream index (cursor.h) after the queues and the log stream. */
+static int validate_routes(const cfg_t *c, char *errstr, size_t errlen)
+{
+    route_table_t *t = malloc(sizeof(*t)); /* ~20 KiB: not on the stack */
+    if (!t) {
+        fmt(errstr, errlen, "routes: out of memory");
+        return DG_ENOMEM;
+    }
+    char why[200];
+    int rc = route_table_parse(t, c->routes, why, sizeof(why));
+    if (rc != DG_OK)
+        fmt(errstr, errlen, "routes: %s", why);
+    else if (c->nqueues + 1 + t->n > CUR_MAX_STREAMS) {
+        fmt(errstr, errlen, "routes: %d routes with %d queues: at most %d routes fit", t->n,
+            c->nqueues, CUR_MAX_STREAMS - 1 - c->nqueues);
+        rc = DG_EINVAL;
+    }
+    free(t);
+    return rc;
+}
+
 static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
 {
     if (c->nrelay_events > 0 && c->nclient_rooms == 0) {
@@ -1325,6 +1347,8 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
         rc = validate_access(c, errstr, errlen);
     if (rc == DG_OK)
         rc = validate_rooms(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_routes(c, errstr, errlen);
     return rc;
 }
 

@@ -86,6 +86,17 @@ static json_t *health_json(struct srv *s)
                                (json_int_t)st->skipped, "malformed", (json_int_t)st->malformed,
                                "reconnects", (json_int_t)st->reconnects));
     }
+    json_t *routes = json_array();
+    for (int i = 0; i < rh.nroutes; i++) {
+        const rds_route_health_t *rt = &rh.routes[i];
+        json_array_append_new(
+            routes, json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "kind",
+                              rt->kind == ROUTE_STREAM ? "stream" : "channel", "key", rt->key,
+                              "event", rt->event, "room", rt->room, "connected", rt->connected,
+                              "received", (json_int_t)rt->received, "published",
+                              (json_int_t)rt->published, "delivered", (json_int_t)rt->delivered,
+                              "malformed", (json_int_t)rt->malformed));
+    }
     cn_totals_t tot;
     cn_env_totals(&s->cn, &tot);
     const cn_totals_t *cs = &tot;
@@ -98,9 +109,10 @@ static json_t *health_json(struct srv *s)
         stalls += (json_int_t)cs->closed[k][CN_CLOSE_STALL];
     json_int_t dropped = (json_int_t)atomic_load(&s->sse_stats.dropped) +
                          json_integer_value(json_object_get(sio, "dropped_messages"));
-    json_t *redis = json_pack("{s:b,s:b,s:I,s:I,s:o}", "connected", rh.connected, "ready",
+    json_t *redis = json_pack("{s:b,s:b,s:I,s:I,s:o,s:o}", "connected", rh.connected, "ready",
                               rh.ready, "logs_published", (json_int_t)rh.logs_published,
-                              "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams);
+                              "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams,
+                              "routes", routes);
     json_t *conns = json_pack(
         "{s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:i,s:i,s:{s:I,s:I,s:I}}", "mode",
         "event-loop (hand-off from CivetWeb)", "sse", (json_int_t)cs->open[CN_KIND_SSE],
@@ -236,7 +248,7 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->cn.linger_ms = 2000;
     s->cn.pending_max = (size_t)cfg->queue_max_bytes + (1u << 20);
     s->sse_env = (sst_env_t){.cfg = cfg, .bk = broker, .rds = rds, .adm = &s->adm, .cn = &s->cn,
-                             .names = rds_stream_names(rds), .nstreams = cfg->nqueues + 1,
+                             .names = rds_stream_names(rds), .nstreams = rds_nstreams(rds),
                              .stats = &s->sse_stats, .rp_stats = &s->rp_stats};
     return s;
 }
