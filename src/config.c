@@ -1283,6 +1283,19 @@ static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
     return DG_OK;
 }
 
+int cfg_bind_is_loopback(const cfg_t *c)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(c->bind, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, c->bind, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, c->bind, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
 {
     /* Fields may have been set directly by code, so ranges are re-checked here too. */
