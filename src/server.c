@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "admit.h"
+#include "auth.h"
 #include "conn.h"
 #include "dg.h"
 #include "gate.h"
@@ -39,6 +41,9 @@ struct srv {
     sst_stats_t sse_stats;
     rp_stats_t rp_stats;
     sst_env_t sse_env;
+    auth_verifier_t *verifier; /* NULL with auth = off */
+    acl_t acl;
+    auth_stats_t auth_stats;   /* every transport counts here */
     el_group_t *loops;
     gt_t *gate;
     sse_http_t *sse;
@@ -143,11 +148,20 @@ static json_t *health_json(struct srv *s)
     json_t *broker = json_pack("{s:i,s:i,s:I,s:I}", "rooms", bs.rooms, "members", bs.members,
                                "published", (json_int_t)bs.published, "deliveries",
                                (json_int_t)bs.deliveries);
-    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status",
+    json_t *refused = json_object();
+    for (int f = AUTH_MISSING; f < AUTH_NFAIL; f++)
+        json_object_set_new(refused, auth_fail_name(f),
+                            json_integer((json_int_t)atomic_load(&s->auth_stats.refused[f])));
+    json_t *auth = json_pack("{s:s,s:I,s:o,s:I,s:I}", "mode", cfg_auth_name(s->cfg->auth),
+                             "accepted", (json_int_t)atomic_load(&s->auth_stats.accepted),
+                             "refused", refused, "forbidden",
+                             (json_int_t)atomic_load(&s->auth_stats.forbidden), "expired_closed",
+                             (json_int_t)atomic_load(&s->auth_stats.expired_closed));
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status",
                      rh.connected ? "ok" : "degraded", "version", DG_VERSION, "uptime_s",
                      (json_int_t)(time(NULL) - s->started), "redis", redis, "connections", conns,
                      "closed", closed, "gate", gate, "handoff", handoff, "replay", replay,
-                     "broker", broker, "socketio", sio);
+                     "broker", broker, "auth", auth, "socketio", sio);
 }
 
 static int is_method(const struct mg_connection *c, const char *m)
@@ -268,6 +282,11 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
     snprintf(timeout, sizeof(timeout), "%d",
              cfg->body_timeout_ms < CIVETWEB_TIMEOUT_MS ? cfg->body_timeout_ms : CIVETWEB_TIMEOUT_MS);
     s->started = time(NULL);
+    int arc = acl_init(&s->acl, cfg, errstr, errlen);
+    if (arc == DG_OK && cfg->auth != CFG_AUTH_OFF)
+        arc = auth_verifier_new(cfg, &s->verifier, errstr, errlen);
+    if (arc != DG_OK)
+        return arc;
     if (ho_init(errstr, errlen) != DG_OK)
         return DG_ENOMEM;
     s->ho_ready = 1;
@@ -276,8 +295,9 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         goto fail_mem;
     gt_cfg_t gc = {cfg->header_timeout_ms, cfg->max_pending_heads, 16384, GATE_BODY_MAX};
     sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn};
+    sse_auth_t sa = {s->verifier, &s->acl, &s->auth_stats};
     if (!(s->gate = gt_new(elg_get(s->loops, 0), &gc)) ||
-        !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops)) || !(s->sio = sio_new(&sd)))
+        !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops, &sa)) || !(s->sio = sio_new(&sd)))
         goto fail_mem;
     const char *opts[] = {"listening_ports", ports,
                           "num_threads", threads,
@@ -367,5 +387,6 @@ void srv_free(srv_t *s)
     if (s->ho_ready)
         ho_shutdown();
     cn_env_destroy(&s->cn);
+    auth_verifier_free(s->verifier);
     free(s);
 }
