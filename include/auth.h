@@ -30,7 +30,9 @@
 #ifndef AUTH_H
 #define AUTH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -57,6 +59,16 @@ enum auth_fail {
 
 /* Static lower-case name of a fail reason ("expired"), "unknown" out of range. Thread: any. */
 const char *auth_fail_name(int fail);
+
+/* What one server's transports count of their token checks (for /health). Embeddable, zeroed
+ * to start; fields public, updated with atomic adds. Thread: any. */
+typedef struct auth_stats {
+    _Atomic uint64_t accepted;            /* requests / handshakes with a verified token */
+    _Atomic uint64_t refused[AUTH_NFAIL]; /* answered 401 / CONNECT_ERROR, by reason
+                                             (AUTH_MISSING: auth = required without a token) */
+    _Atomic uint64_t forbidden;           /* subscriptions the access rules refused (403) */
+    _Atomic uint64_t expired_closed;      /* connections closed when their token expired */
+} auth_stats_t;
 
 /* ---- Verifier ------------------------------------------------------------------------------ */
 

@@ -132,6 +132,10 @@ int cfg_event_forwarded(const cfg_t *c, const char *event);
 /* 1 if origin may connect (CORS / Engine.IO origin check). NULL origin (no header) is allowed. */
 int cfg_origin_allowed(const cfg_t *c, const char *origin);
 
+/* 1 if c->bind only reaches this machine: an IPv4 address in 127.0.0.0/8, ::1, or
+ * "localhost"; 0 for anything else ("0.0.0.0", "::", another address or host name). */
+int cfg_bind_is_loopback(const cfg_t *c);
+
 /* Parses an auth mode name (off, optional, required); -1 if unknown. */
 int cfg_parse_auth(const char *s);
 const char *cfg_auth_name(int mode);

@@ -24,7 +24,9 @@ int cur_id_format(cur_id_t id, char *buf);
 /* <0, 0, >0 like memcmp. */
 int cur_id_cmp(cur_id_t a, cur_id_t b);
 
-#define CUR_MAX_STREAMS 17
+/* Queues, the log stream, then routed streams and channels (redis.h): the masks of stream
+ * indexes (known here, bk_filter_t.streams, an SSE stream's follow) are uint32_t. */
+#define CUR_MAX_STREAMS 32
 
 /* Positions in several streams, by stream index (configuration order). */
 typedef struct cur {

@@ -12,12 +12,13 @@
 
 /* MSG_PACKET / MSG_PACKET_BIN: a session-private Engine.IO packet (pong, an ack, an echoed
  * attachment) built by msg_new_packet(); only ws/ws_len/ws_hdr_len are set. */
-enum msg_kind { MSG_JOB = 0, MSG_LOG = 1, MSG_PACKET = 2, MSG_PACKET_BIN = 3 };
+/* MSG_ROUTE: an event of a routed stream or channel (route.h), for namespace "/". */
+enum msg_kind { MSG_JOB = 0, MSG_LOG = 1, MSG_PACKET = 2, MSG_PACKET_BIN = 3, MSG_ROUTE = 4 };
 
 /* Public read-only after msg_new_*() returns. */
 typedef struct msg {
     atomic_int refs;       /* private */
-    uint8_t kind;          /* MSG_JOB or MSG_LOG */
+    uint8_t kind;          /* enum msg_kind */
     uint8_t stream;        /* index of the source stream: queue index, or the log stream's index */
     uint8_t level;         /* logs: CFG_LOG_* of the entry */
     cur_id_t id;           /* source Redis stream id */

@@ -3,7 +3,15 @@
  * stream) follows it with blocking XREAD, decodes entries and publishes them to the broker.
  * One command thread serves everything else through one request queue, pipelined: log XADDs
  * (fire and forget, bounded), replays, stream info, key/value session state, job state.
- * Stream index i < nqueues is queue i; index nqueues is the log stream.
+ * Stream index i < nqueues is queue i; index nqueues is the log stream; then one index per
+ * route of the `routes` key (route.h), in configured order: a routed stream has its own reader
+ * thread like a queue (resumable: cursors and replays work as for job streams), and one more
+ * thread SUBSCRIBEs to every routed channel on its own connection (fire and forget: a channel
+ * message gets a local id, later than the route's previous one, so cursors stay ordered, but
+ * it cannot be replayed). Each entry or message becomes a MSG_ROUTE msg with the route's event
+ * and the payload JSON, published to the room its template names ("all" for `all`); a
+ * malformed one (not JSON, template value missing) is logged without its payload, counted
+ * and skipped, and a routed stream's position still moves past it.
  *
  * Asynchronous requests (rds_*_async) never block the caller. Each returns 0 when queued;
  * then its callback runs EXACTLY once, on the command thread, with status 0 and the result,
@@ -28,6 +36,7 @@
 #include "cursor.h"
 #include "decode.h"
 #include "msg.h"
+#include "route.h"
 
 typedef struct rds rds_t;
 
@@ -57,7 +66,8 @@ int rds_publish_log(rds_t *r, int level, const char *ns, const char *json, size_
 /* One decoded entry of a replay. */
 typedef struct rds_item {
     msg_t *msg;                 /* owned reference */
-    char job_id[DEC_JOBID_MAX]; /* "" for log entries */
+    char job_id[DEC_JOBID_MAX]; /* "" for log entries; a routed stream's entries: their room
+                                   ("all" for the template `all`), so a replay can keep one room */
 } rds_item_t;
 
 typedef struct rds_range {
@@ -70,7 +80,8 @@ typedef struct rds_range {
 
 /* Reads up to count (1..10000) entries of stream with ids in (after, upto], decoded like live
  * ones on the command thread (entries without a jobId, events not forwarded and malformed
- * entries are skipped but advance last). Blocks the caller until the command thread answers
+ * entries are skipped but advance last; a routed channel has nothing to replay: DG_EINVAL
+ * like no such stream). Blocks the caller until the command thread answers
  * or timeout_ms passes (rds_range_async and a wait). Returns 0, DG_EIO (Redis down, timeout,
  * stopped; errstr says), DG_ENOMEM or DG_EINVAL (no such stream, or called on the command
  * thread). gap may report a trimmed `after` even when nothing beyond it was trimmed (Redis
@@ -155,6 +166,20 @@ typedef struct rds_stream_health {
     int64_t lag_ms;         /* last-generated-id.ms - last_id.ms, -1 if unknown */
 } rds_stream_health_t;
 
+/* Health of one route (what /health lists under routes). */
+typedef struct rds_route_health {
+    int kind;                    /* ROUTE_STREAM or ROUTE_CHANNEL */
+    char key[ROUTE_KEY_MAX];     /* stream key or channel name */
+    char event[ROUTE_EVENT_MAX];
+    char room[ROUTE_ROOM_MAX];   /* the template */
+    int stream;                  /* its stream index */
+    int connected;               /* stream: as its reader; channel: subscribed on a live connection */
+    uint64_t received;           /* entries / messages read */
+    uint64_t published;          /* messages published to the broker */
+    uint64_t delivered;          /* deliveries to subscribers those publishes made */
+    uint64_t malformed;          /* logged and skipped */
+} rds_route_health_t;
+
 typedef struct rds_health {
     int connected;          /* every reader and the command connection up, and Redis answering */
     int responsive;         /* Redis answers the command connection (PING every
@@ -162,16 +187,32 @@ typedef struct rds_health {
     int64_t ping_rtt_ms;    /* last PING round trip, -1 before the first */
     int ready;
     int nstreams;
-    rds_stream_health_t streams[CFG_MAX_QUEUES + 1];
+    rds_stream_health_t streams[CUR_MAX_STREAMS]; /* routed channels: lag_ms -1, last_id local */
     uint64_t logs_published; /* log entries XADDed */
     uint64_t logs_dropped;   /* log entries dropped (queue full, Redis down) */
+    int nroutes;
+    rds_route_health_t routes[ROUTE_MAX];
 } rds_health_t;
 
 /* Fills h; lag needs the command connection (waits at most timeout_ms, and not at all while
  * Redis is known not to answer; lag -1 then). Thread: any but the command thread. */
 void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms);
 
-/* Stream names for cursors: queue names, and "logs" for the log stream. */
+/* Stream names for cursors, NULL-terminated: queue names, "logs" for the log stream, then
+ * "stream/KEY" and "channel/NAME" for routes (':' and '%' in keys percent-escaped, since a
+ * cursor separates names from ids with ':'). Thread: any. */
 const char *const *rds_stream_names(rds_t *r);
+
+/* How many stream indexes there are (queues, the log stream, routes): every cursor's n.
+ * Thread: any. */
+int rds_nstreams(const rds_t *r);
+
+/* Bit mask of the stream indexes of routed streams (not channels): what a stream of routed
+ * rooms follows and may replay. Thread: any. */
+uint32_t rds_route_streams(const rds_t *r);
+
+/* The route table the readers follow (parsed from cfg->routes at rds_new); valid until
+ * rds_free. Thread: any. */
+const route_table_t *rds_routes(const rds_t *r);
 
 #endif

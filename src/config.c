@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include "acl.h"
+#include "cursor.h"
 #include "dg.h"
 #include "jpath.h"
 #include "route.h"
@@ -1245,6 +1246,27 @@ static int validate_access(const cfg_t *c, char *errstr, size_t errlen)
 }
 
 /* [rooms]: relay needs rooms, and client rooms must not be mistaken for user rooms. */
+/* Every route takes a stream index (cursor.h) after the queues and the log stream. */
+static int validate_routes(const cfg_t *c, char *errstr, size_t errlen)
+{
+    route_table_t *t = malloc(sizeof(*t)); /* ~20 KiB: not on the stack */
+    if (!t) {
+        fmt(errstr, errlen, "routes: out of memory");
+        return DG_ENOMEM;
+    }
+    char why[200];
+    int rc = route_table_parse(t, c->routes, why, sizeof(why));
+    if (rc != DG_OK)
+        fmt(errstr, errlen, "routes: %s", why);
+    else if (c->nqueues + 1 + t->n > CUR_MAX_STREAMS) {
+        fmt(errstr, errlen, "routes: %d routes with %d queues: at most %d routes fit", t->n,
+            c->nqueues, CUR_MAX_STREAMS - 1 - c->nqueues);
+        rc = DG_EINVAL;
+    }
+    free(t);
+    return rc;
+}
+
 static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
 {
     if (c->nrelay_events > 0 && c->nclient_rooms == 0) {
@@ -1265,6 +1287,19 @@ static int validate_rooms(const cfg_t *c, char *errstr, size_t errlen)
         }
     }
     return DG_OK;
+}
+
+int cfg_bind_is_loopback(const cfg_t *c)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(c->bind, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, c->bind, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, c->bind, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
 }
 
 int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
@@ -1331,6 +1366,8 @@ int cfg_validate(const cfg_t *c, char *errstr, size_t errlen)
         rc = validate_access(c, errstr, errlen);
     if (rc == DG_OK)
         rc = validate_rooms(c, errstr, errlen);
+    if (rc == DG_OK)
+        rc = validate_routes(c, errstr, errlen);
     return rc;
 }
 

@@ -160,6 +160,10 @@ int main(int argc, char **argv)
     }
     log_info("main", "dualgate %s started (redis %s:%d, %d queues, prefix %s)", DG_VERSION,
              cfg.redis_host, cfg.redis_port, cfg.nqueues, cfg.prefix);
+    if (cfg.auth == CFG_AUTH_OFF && cfg.cors_any && !cfg_bind_is_loopback(&cfg))
+        log_warn("main", "auth = off with cors_origin = * on %s: any web page a user opens can "
+                 "read every job event and write log lines; set auth = required and list "
+                 "cors_origin (README: production settings)", cfg.bind);
     int sig = 0;
     sigwait(&sigs, &sig);
     rc = 0;

@@ -39,6 +39,28 @@ static int entry_fields(const redisReply *arr, rds_fields_t *fb, dec_fields_t *f
     return 0;
 }
 
+_Static_assert(ROUTE_ROOM_MAX <= DEC_JOBID_MAX, "a route's room is carried in job_id");
+
+/* A routed stream's entry: its payload as the route renders it, for the room it names. */
+static int route_entry_decode(const route_t *rt, int stream, cur_id_t id, const dec_fields_t *f,
+                              msg_t **m, char *room, char *err, size_t errlen)
+{
+    route_out_t out = {0};
+    int rc = route_stream_entry(rt, f, &out, err, errlen);
+    if (rc == DG_ENOMEM)
+        return RDS_ENT_NOMEM;
+    if (rc != 0)
+        return RDS_ENT_BAD;
+    snprintf(room, DEC_JOBID_MAX, "%s", out.all ? "all" : out.room);
+    *m = msg_new(MSG_ROUTE, (uint8_t)stream, id, rt->event, out.json, out.json_len, "/", 0, NULL);
+    route_out_clear(&out);
+    if (!*m) {
+        snprintf(err, errlen, "out of memory");
+        return RDS_ENT_NOMEM;
+    }
+    return RDS_ENT_MSG;
+}
+
 /* Decodes one entry of stream into a message (*m, with job_id filled for job streams).
  * RDS_ENT_BAD leaves the reason in err (never the payload). */
 int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields, rds_fields_t *fb,
@@ -51,6 +73,9 @@ int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields
     *m = NULL;
     if (entry_fields(fields, fb, &f, err, errlen) != 0)
         return RDS_ENT_BAD;
+    if (r->readers[stream].route)
+        return route_entry_decode(r->readers[stream].route, stream, id, &f, m, job_id, err,
+                                  errlen);
     if (stream < r->cfg->nqueues) {
         rc = dec_job_entry(r->cfg->queues[stream], &f, &ev, err, errlen);
         if (rc == DG_ENOTFOUND || (rc == 0 && !cfg_event_forwarded(r->cfg, ev.event))) {

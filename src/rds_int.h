@@ -3,6 +3,8 @@
  *
  * Threads and locks:
  *   - reader i owns readers[i].conn.ctx; rds_stop() only shutdown()s its fd, under conn.lock.
+ *     A routed channel's reader has no thread or connection of its own: the channel thread
+ *     (rds_chan.c) owns chan_conn and updates those readers' counters, last and error.
  *   - the command thread owns its context alone (non-blocking, polled with the wake eventfd);
  *     qlock guards the log queue, the request queue and the flags below it in struct rds.
  *   - stop_lock/stop_cond only carry the stop signal to readers sleeping in their backoff.
@@ -18,8 +20,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "buf.h"
 #include "decode.h"
 #include "redis.h"
+#include "route.h"
 
 #define RDS_LOGQ_MAX 4096         /* queued log entries before dropping */
 #define RDS_LOGQ_BYTES (4u << 20) /* ... and queued bytes */
@@ -53,7 +57,8 @@ typedef struct rds_reader {
     rds_t *r;
     int index;
     char key[CFG_STR_MAX];
-    const char *queue; /* NULL for the log stream */
+    const char *queue; /* NULL for the log stream and routes */
+    const route_t *route; /* routes only: into r->routes */
     pthread_t thread;
     int thread_ok;
     rds_conn_t conn;
@@ -62,7 +67,17 @@ typedef struct rds_reader {
     int have_start;  /* reader thread only */
     atomic_int connected, ever;
     _Atomic uint64_t entries, published, skipped, malformed, reconnects, errors;
+    _Atomic uint64_t delivered; /* deliveries its publishes made (routes' health) */
 } rds_reader_t;
+
+/* One read's worth of broker steps, published in one go (one broker lock, one wake-up per
+ * subscriber). Room names live in `rooms`, referenced by offset until the batch is sent. */
+typedef struct rds_batch {
+    bk_pub_t pubs[RDS_XREAD_MAX];
+    size_t room_off[RDS_XREAD_MAX][3];
+    int n;
+    buf_t rooms;
+} rds_batch_t;
 
 typedef struct rds_logent {
     char *json;
@@ -109,8 +124,15 @@ struct rds {
     const cfg_t *cfg;
     bk_t *bk;
     int nstreams;
-    rds_reader_t readers[CFG_MAX_QUEUES + 1];
-    const char *names[CFG_MAX_QUEUES + 2];
+    rds_reader_t readers[CUR_MAX_STREAMS];
+    const char *names[CUR_MAX_STREAMS + 1];
+    route_table_t routes;      /* parsed cfg->routes; route i is stream index nqueues + 1 + i */
+    char route_names[ROUTE_MAX][3 * ROUTE_KEY_MAX + 16];
+    uint32_t route_streams;    /* stream indexes of routed streams */
+    int nchannels;             /* routed channels: the channel thread runs when > 0 */
+    pthread_t chan_thread;
+    int chan_ok;
+    rds_conn_t chan_conn;      /* the channel thread's SUBSCRIBE connection */
 
     atomic_int stopping;
     int started, stopped;
@@ -204,8 +226,9 @@ typedef struct rds_fields {
 /* Outcome of decoding one entry, shared by the live readers and replays. */
 enum { RDS_ENT_MSG, RDS_ENT_SKIP, RDS_ENT_BAD, RDS_ENT_NOMEM };
 
-/* Decodes one entry of stream into a message (*m, with job_id filled for job streams).
- * RDS_ENT_BAD leaves the reason in err (never the payload). */
+/* Decodes one entry of stream into a message (*m, with job_id filled for job streams, and
+ * for routed streams with the room: "all" for the template `all`). RDS_ENT_BAD leaves the
+ * reason in err (never the payload). */
 int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields, rds_fields_t *fb,
                      msg_t **m, char *job_id, char *err, size_t errlen);
 
@@ -214,6 +237,17 @@ int rds_entry_decode(rds_t *r, int stream, cur_id_t id, const redisReply *fields
 /* ------------------------------------------------------------------------------------------ */
 
 void *rds_reader_main(void *arg); /* arg: rds_reader_t */
+void *rds_chan_main(void *arg);   /* arg: rds_t; every routed channel (rds_chan.c) */
+
+/* Health of reader rd: Redis answered (connected again, error cleared, *backoff 0), or it
+ * failed with err (not connected, one more error). Thread: whichever thread reads for rd. */
+void rds_reader_ok(rds_reader_t *rd, int *backoff);
+void rds_reader_failed(rds_reader_t *rd, const char *err);
+
+/* Adds the room prefix+name (copied) as room k of the batch's next step. */
+void rds_batch_room(rds_batch_t *b, int k, const char *prefix, const char *name);
+/* Publishes the batch's steps, drops their msgs and empties it; returns the deliveries. */
+int rds_batch_send(rds_t *r, rds_batch_t *b);
 void *rds_cmd_main(void *arg);    /* arg: rds_t */
 
 /* Fills q's common head; timeout_ms > 0 sets the deadline when it is submitted. */

@@ -157,10 +157,17 @@ static const rds_req_ops_t range_ops = {
     range_append, range_decode, range_deliver, range_destroy, 1 /* a read: safe to repeat */
 };
 
+/* A stream index with a Redis stream behind it (a routed channel has none). */
+static int replayable(const rds_t *r, int stream)
+{
+    return stream >= 0 && stream < r->nstreams &&
+           !(r->readers[stream].route && r->readers[stream].route->kind == ROUTE_CHANNEL);
+}
+
 int rds_range_async(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, int timeout_ms,
                     rds_range_cb cb, void *ud)
 {
-    if (!r || !cb || stream < 0 || stream >= r->nstreams || timeout_ms <= 0)
+    if (!r || !cb || !replayable(r, stream) || timeout_ms <= 0)
         return DG_EINVAL;
     range_req_t *q = calloc(1, sizeof(*q));
     if (!q)
@@ -206,7 +213,7 @@ int rds_range(rds_t *r, int stream, cur_id_t after, cur_id_t upto, int count, in
         return DG_EINVAL;
     memset(out, 0, sizeof(*out));
     out->last = after;
-    if (!r || stream < 0 || stream >= r->nstreams) {
+    if (!r || !replayable(r, stream)) {
         if (errstr && errlen)
             snprintf(errstr, errlen, "no such stream");
         return DG_EINVAL;

@@ -49,28 +49,27 @@ static void reader_set_last(rds_reader_t *rd, cur_id_t id)
     pthread_mutex_unlock(&rd->conn.lock);
 }
 
-/* One XREAD reply's worth of broker steps, published in one go (one broker lock, one wake-up
- * per subscriber). Room names live in `rooms`, referenced by offset until the batch is sent. */
-typedef struct rds_batch {
-    bk_pub_t pubs[RDS_XREAD_MAX];
-    size_t room_off[RDS_XREAD_MAX][3];
-    int n;
-    buf_t rooms;
-} rds_batch_t;
-
-static void batch_send(rds_reader_t *rd, rds_batch_t *b)
+int rds_batch_send(rds_t *r, rds_batch_t *b)
 {
     for (int i = 0; i < b->n; i++)
         for (int k = 0; k < b->pubs[i].nrooms; k++)
             b->pubs[i].rooms[k] = b->rooms.data + b->room_off[i][k];
-    bk_publish_batch(rd->r->bk, b->pubs, b->n);
+    int n = bk_publish_batch(r->bk, b->pubs, b->n);
     for (int i = 0; i < b->n; i++)
         msg_unref(b->pubs[i].msg);
     b->n = 0;
     buf_reset(&b->rooms);
+    return n;
 }
 
-static void batch_room(rds_batch_t *b, int k, const char *prefix, const char *name)
+static void batch_send(rds_reader_t *rd, rds_batch_t *b)
+{
+    int n = rds_batch_send(rd->r, b);
+    if (n > 0)
+        atomic_fetch_add(&rd->delivered, (uint64_t)n);
+}
+
+void rds_batch_room(rds_batch_t *b, int k, const char *prefix, const char *name)
 {
     b->room_off[b->n][k] = b->rooms.len;
     buf_append_str(&b->rooms, prefix);
@@ -92,12 +91,12 @@ static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
     if (rc == RDS_ENT_MSG) {
         p->msg = m;
         if (rd->queue) {
-            batch_room(b, 0, "job:", job_id);
-            batch_room(b, 1, "queue:", rd->queue);
-            batch_room(b, 2, "", "all-jobs"); /* every job event of every queue */
+            rds_batch_room(b, 0, "job:", job_id);
+            rds_batch_room(b, 1, "queue:", rd->queue);
+            rds_batch_room(b, 2, "", "all-jobs"); /* every job event of every queue */
             p->nrooms = 3;
         } else {
-            batch_room(b, 0, "", "logs");
+            rds_batch_room(b, 0, "", rd->route ? job_id : "logs"); /* a route: its room */
             p->nrooms = 1;
         }
         atomic_fetch_add(&rd->published, 1);
@@ -113,7 +112,7 @@ static void reader_entry(rds_reader_t *rd, const redisReply *entry, cur_id_t id,
 }
 
 /* Records why the stream is not being read (for health), under the lock health reads it by. */
-static void reader_failed(rds_reader_t *rd, const char *err)
+void rds_reader_failed(rds_reader_t *rd, const char *err)
 {
     atomic_store(&rd->connected, 0);
     atomic_fetch_add(&rd->errors, 1);
@@ -123,7 +122,7 @@ static void reader_failed(rds_reader_t *rd, const char *err)
 }
 
 /* Redis answered: the stream is being read; the backoff starts over. */
-static void reader_ok(rds_reader_t *rd, int *backoff)
+void rds_reader_ok(rds_reader_t *rd, int *backoff)
 {
     *backoff = 0;
     if (atomic_load(&rd->connected))
@@ -160,7 +159,7 @@ static int reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_
             freeReplyObject(rep);
             return READ_REPLY;
         }
-        reader_ok(rd, backoff);
+        rds_reader_ok(rd, backoff);
         if (rep->type == REDIS_REPLY_NIL) { /* BLOCK timed out: nothing new */
             freeReplyObject(rep);
             continue;
@@ -230,7 +229,7 @@ void *rds_reader_main(void *arg)
                 if (!outage)
                     log_warn("redis", "%s: cannot connect: %s; retrying", rd->key, err);
                 outage = 1;
-                reader_failed(rd, err);
+                rds_reader_failed(rd, err);
                 backoff = rds_backoff_next(backoff);
                 rds_wait_stop(r, backoff);
                 continue;
@@ -241,7 +240,7 @@ void *rds_reader_main(void *arg)
                 log_info("redis", "%s: connected", rd->key);
             outage = 0;
             if (rd->have_start) /* the handshake's PING was answered */
-                reader_ok(rd, &backoff);
+                rds_reader_ok(rd, &backoff);
         }
         int rc = 0;
         if (!rd->have_start) {
@@ -251,14 +250,14 @@ void *rds_reader_main(void *arg)
                 rd->have_start = 1;
                 reader_set_last(rd, start);
                 bk_set_position(r->bk, rd->index, start);
-                reader_ok(rd, &backoff);
+                rds_reader_ok(rd, &backoff);
             }
         }
         if (rc == 0)
             rc = reader_loop(rd, c, fb, batch, &backoff, err, sizeof(err));
         if (atomic_load(&r->stopping))
             break;
-        reader_failed(rd, err);
+        rds_reader_failed(rd, err);
         backoff = rds_backoff_next(backoff);
         if (rc == READ_IO) {
             rds_conn_close(&rd->conn);

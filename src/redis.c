@@ -21,35 +21,48 @@
 typedef struct info_wait {
     rds_waiter_t w;
     int status;
-    cur_id_t lgid[CFG_MAX_QUEUES + 1];
-    int lgid_state[CFG_MAX_QUEUES + 1]; /* 1 known, 0 unknown, 2 stream does not exist */
+    cur_id_t lgid[CUR_MAX_STREAMS];
+    int lgid_state[CUR_MAX_STREAMS]; /* 1 known, 0 unknown, 2 stream does not exist */
 } info_wait_t;
 
 typedef struct info_req {
     rds_req_t q;
     info_wait_t *wait;
-    cur_id_t lgid[CFG_MAX_QUEUES + 1];
-    int lgid_state[CFG_MAX_QUEUES + 1];
+    cur_id_t lgid[CUR_MAX_STREAMS];
+    int lgid_state[CUR_MAX_STREAMS];
 } info_req_t;
+
+/* Routed channels are no streams: XINFO is asked for every other index. */
+static int is_channel(const rds_t *r, int s)
+{
+    return r->readers[s].route && r->readers[s].route->kind == ROUTE_CHANNEL;
+}
 
 static int info_append(rds_t *r, redisContext *c, rds_req_t *base)
 {
     (void)base;
+    int n = 0;
     for (int s = 0; s < r->nstreams; s++) {
         const char *argv[3] = {"XINFO", "STREAM", r->readers[s].key};
+        if (is_channel(r, s))
+            continue;
         if (redisAppendCommandArgv(c, 3, argv, NULL) != REDIS_OK)
             return -1;
+        n++;
     }
-    return r->nstreams;
+    return n;
 }
 
 static void info_decode(rds_t *r, rds_req_t *base, redisReply **reps, int n)
 {
     info_req_t *q = (info_req_t *)base;
-    for (int s = 0; s < r->nstreams && s < n; s++) {
-        if (rds_is_no_such_key(reps[s]))
+    for (int s = 0, k = 0; s < r->nstreams && k < n; s++) {
+        if (is_channel(r, s))
+            continue;
+        const redisReply *rep = reps[k++];
+        if (rds_is_no_such_key(rep))
             q->lgid_state[s] = 2;
-        else if (rds_reply_id(rds_info_get(reps[s], "last-generated-id"), &q->lgid[s]) == 0)
+        else if (rds_reply_id(rds_info_get(rep, "last-generated-id"), &q->lgid[s]) == 0)
             q->lgid_state[s] = 1;
     }
 }
@@ -96,6 +109,20 @@ static int info_fetch(rds_t *r, info_wait_t *w, int timeout_ms)
 /* Public API                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
+/* A route's cursor name: "stream/KEY" or "channel/NAME", with ':' (which ends a name in a
+ * cursor) and '%' escaped, so no two routes and no queue (no '/' in queue names) share one. */
+static void route_name(char *out, size_t cap, const route_t *rt)
+{
+    size_t o = (size_t)snprintf(out, cap, "%s/", rt->kind == ROUTE_STREAM ? "stream" : "channel");
+    for (const char *p = rt->key; *p && o + 4 < cap; p++) {
+        if (*p == ':' || *p == '%')
+            o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*p);
+        else
+            out[o++] = *p;
+    }
+    out[o] = '\0';
+}
+
 rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
 {
     if (!cfg || !broker || cfg->nqueues < 0 || cfg->nqueues > CFG_MAX_QUEUES ||
@@ -104,16 +131,24 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
     rds_t *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    /* config validated the routes already: failing here means cfg was changed by code */
+    if (route_table_parse(&r->routes, cfg->routes, NULL, 0) != 0 ||
+        cfg->nqueues + 1 + r->routes.n > CUR_MAX_STREAMS) {
+        free(r);
+        return NULL;
+    }
     r->cfg = cfg;
     r->bk = broker;
-    r->nstreams = cfg->nqueues + 1;
+    r->nstreams = cfg->nqueues + 1 + r->routes.n;
     atomic_store(&r->ping_rtt_ms, -1);
     pthread_mutex_init(&r->stop_lock, NULL);
     pthread_mutex_init(&r->qlock, NULL);
+    pthread_mutex_init(&r->chan_conn.lock, NULL);
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->wake_fd < 0 || rds_cond_init_mono(&r->stop_cond) != 0) {
         if (r->wake_fd >= 0)
             close(r->wake_fd);
+        pthread_mutex_destroy(&r->chan_conn.lock);
         pthread_mutex_destroy(&r->qlock);
         pthread_mutex_destroy(&r->stop_lock);
         free(r);
@@ -128,9 +163,19 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
             rd->queue = cfg->queues[i];
             snprintf(rd->key, sizeof(rd->key), "%s:%s:events", cfg->prefix, cfg->queues[i]);
             r->names[i] = cfg->queues[i];
-        } else {
+        } else if (i == cfg->nqueues) {
             snprintf(rd->key, sizeof(rd->key), "%s", cfg->log_stream);
             r->names[i] = "logs";
+        } else {
+            int k = i - cfg->nqueues - 1;
+            rd->route = &r->routes.route[k];
+            snprintf(rd->key, sizeof(rd->key), "%s", rd->route->key);
+            route_name(r->route_names[k], sizeof(r->route_names[k]), rd->route);
+            r->names[i] = r->route_names[k];
+            if (rd->route->kind == ROUTE_STREAM)
+                r->route_streams |= 1u << i;
+            else
+                r->nchannels++;
         }
     }
     r->names[r->nstreams] = NULL;
@@ -159,9 +204,16 @@ int rds_start(rds_t *r)
         goto fail;
     r->cmd_ok = 1;
     for (int i = 0; i < r->nstreams; i++) {
+        if (is_channel(r, i))
+            continue;
         if (start_thread(&r->readers[i].thread, rds_reader_main, &r->readers[i]) != 0)
             goto fail;
         r->readers[i].thread_ok = 1;
+    }
+    if (r->nchannels) {
+        if (start_thread(&r->chan_thread, rds_chan_main, r) != 0)
+            goto fail;
+        r->chan_ok = 1;
     }
     return 0;
 fail:
@@ -181,11 +233,15 @@ void rds_stop(rds_t *r)
     rds_cmd_wake(r);
     for (int i = 0; i < r->nstreams; i++)
         rds_conn_interrupt(&r->readers[i].conn);
+    rds_conn_interrupt(&r->chan_conn);
     for (int i = 0; i < r->nstreams; i++) {
         if (r->readers[i].thread_ok)
             pthread_join(r->readers[i].thread, NULL);
         r->readers[i].thread_ok = 0;
     }
+    if (r->chan_ok)
+        pthread_join(r->chan_thread, NULL);
+    r->chan_ok = 0;
     if (r->cmd_ok)
         pthread_join(r->cmd_thread, NULL);
     r->cmd_ok = 0;
@@ -204,6 +260,7 @@ void rds_free(rds_t *r)
     }
     for (int i = 0; i < r->nstreams; i++)
         pthread_mutex_destroy(&r->readers[i].conn.lock);
+    pthread_mutex_destroy(&r->chan_conn.lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_mutex_destroy(&r->stop_lock);
     close(r->wake_fd);
@@ -260,10 +317,38 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
         else if (have_info && info.lgid_state[i] == 1)
             s->lag_ms =
                 info.lgid[i].ms > s->last_id.ms ? (int64_t)(info.lgid[i].ms - s->last_id.ms) : 0;
+        if (rd->route) {
+            rds_route_health_t *rt = &h->routes[h->nroutes++];
+            rt->kind = rd->route->kind;
+            snprintf(rt->key, sizeof(rt->key), "%s", rd->route->key);
+            snprintf(rt->event, sizeof(rt->event), "%s", rd->route->event);
+            snprintf(rt->room, sizeof(rt->room), "%s", rd->route->room.text);
+            rt->stream = i;
+            rt->connected = s->connected;
+            rt->received = s->entries;
+            rt->published = s->published;
+            rt->delivered = atomic_load(&rd->delivered);
+            rt->malformed = s->malformed;
+        }
     }
 }
 
 const char *const *rds_stream_names(rds_t *r)
 {
     return r ? r->names : NULL;
+}
+
+int rds_nstreams(const rds_t *r)
+{
+    return r ? r->nstreams : 0;
+}
+
+uint32_t rds_route_streams(const rds_t *r)
+{
+    return r ? r->route_streams : 0;
+}
+
+const route_table_t *rds_routes(const rds_t *r)
+{
+    return r ? &r->routes : NULL;
 }

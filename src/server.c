@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "admit.h"
+#include "auth.h"
 #include "conn.h"
 #include "dg.h"
 #include "expo.h"
@@ -41,6 +43,9 @@ struct srv {
     sst_stats_t sse_stats;
     rp_stats_t rp_stats;
     sst_env_t sse_env;
+    auth_verifier_t *verifier; /* NULL with auth = off */
+    acl_t acl;
+    auth_stats_t auth_stats;   /* every transport counts here */
     el_group_t *loops;
     gt_t *gate;
     sse_http_t *sse;
@@ -88,6 +93,17 @@ static json_t *health_json(struct srv *s)
                                (json_int_t)st->skipped, "malformed", (json_int_t)st->malformed,
                                "reconnects", (json_int_t)st->reconnects));
     }
+    json_t *routes = json_array();
+    for (int i = 0; i < rh.nroutes; i++) {
+        const rds_route_health_t *rt = &rh.routes[i];
+        json_array_append_new(
+            routes, json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "kind",
+                              rt->kind == ROUTE_STREAM ? "stream" : "channel", "key", rt->key,
+                              "event", rt->event, "room", rt->room, "connected", rt->connected,
+                              "received", (json_int_t)rt->received, "published",
+                              (json_int_t)rt->published, "delivered", (json_int_t)rt->delivered,
+                              "malformed", (json_int_t)rt->malformed));
+    }
     cn_totals_t tot;
     cn_env_totals(&s->cn, &tot);
     const cn_totals_t *cs = &tot;
@@ -100,11 +116,11 @@ static json_t *health_json(struct srv *s)
         stalls += (json_int_t)cs->closed[k][CN_CLOSE_STALL];
     json_int_t dropped = (json_int_t)atomic_load(&s->sse_stats.dropped) +
                          json_integer_value(json_object_get(sio, "dropped_messages"));
-    json_t *redis = json_pack("{s:b,s:b,s:b,s:I,s:I,s:I,s:o}", "connected", rh.connected,
+    json_t *redis = json_pack("{s:b,s:b,s:b,s:I,s:I,s:I,s:o,s:o}", "connected", rh.connected,
                               "responsive", rh.responsive, "ready", rh.ready, "ping_rtt_ms",
                               (json_int_t)rh.ping_rtt_ms, "logs_published",
-                              (json_int_t)rh.logs_published,
-                              "logs_dropped", (json_int_t)rh.logs_dropped, "streams", streams);
+                              (json_int_t)rh.logs_published, "logs_dropped",
+                              (json_int_t)rh.logs_dropped, "streams", streams, "routes", routes);
     json_t *conns = json_pack(
         "{s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:i,s:i,s:{s:I,s:I,s:I}}", "mode",
         "event-loop (hand-off from CivetWeb)", "sse", (json_int_t)cs->open[CN_KIND_SSE],
@@ -135,12 +151,21 @@ static json_t *health_json(struct srv *s)
     json_t *broker = json_pack("{s:i,s:i,s:I,s:I}", "rooms", bs.rooms, "members", bs.members,
                                "published", (json_int_t)bs.published, "deliveries",
                                (json_int_t)bs.deliveries);
+    json_t *refused = json_object();
+    for (int f = AUTH_MISSING; f < AUTH_NFAIL; f++)
+        json_object_set_new(refused, auth_fail_name(f),
+                            json_integer((json_int_t)atomic_load(&s->auth_stats.refused[f])));
+    json_t *auth = json_pack("{s:s,s:I,s:o,s:I,s:I}", "mode", cfg_auth_name(s->cfg->auth),
+                             "accepted", (json_int_t)atomic_load(&s->auth_stats.accepted),
+                             "refused", refused, "forbidden",
+                             (json_int_t)atomic_load(&s->auth_stats.forbidden), "expired_closed",
+                             (json_int_t)atomic_load(&s->auth_stats.expired_closed));
     const char *status = adm_draining(&s->adm) ? "draining" : rh.connected ? "ok" : "degraded";
-    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status", status,
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "status", status,
                      "version", DG_VERSION, "uptime_s",
                      (json_int_t)(time(NULL) - s->started), "redis", redis, "connections", conns,
                      "closed", closed, "gate", gate, "handoff", handoff, "replay", replay,
-                     "broker", broker, "socketio", sio);
+                     "broker", broker, "auth", auth, "socketio", sio);
 }
 
 static int is_method(const struct mg_connection *c, const char *m)
@@ -262,7 +287,7 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->cn.linger_ms = 2000;
     s->cn.pending_max = (size_t)cfg->queue_max_bytes + (1u << 20);
     s->sse_env = (sst_env_t){.cfg = cfg, .bk = broker, .rds = rds, .adm = &s->adm, .cn = &s->cn,
-                             .names = rds_stream_names(rds), .nstreams = cfg->nqueues + 1,
+                             .names = rds_stream_names(rds), .nstreams = rds_nstreams(rds),
                              .stats = &s->sse_stats, .rp_stats = &s->rp_stats};
     return s;
 }
@@ -282,6 +307,11 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
     snprintf(timeout, sizeof(timeout), "%d",
              cfg->body_timeout_ms < CIVETWEB_TIMEOUT_MS ? cfg->body_timeout_ms : CIVETWEB_TIMEOUT_MS);
     s->started = time(NULL);
+    int arc = acl_init(&s->acl, cfg, errstr, errlen);
+    if (arc == DG_OK && cfg->auth != CFG_AUTH_OFF)
+        arc = auth_verifier_new(cfg, &s->verifier, errstr, errlen);
+    if (arc != DG_OK)
+        return arc;
     if (ho_init(errstr, errlen) != DG_OK)
         return DG_ENOMEM;
     s->ho_ready = 1;
@@ -290,8 +320,9 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         goto fail_mem;
     gt_cfg_t gc = {cfg->header_timeout_ms, cfg->max_pending_heads, 16384, GATE_BODY_MAX};
     sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn, &s->rp_stats};
+    sse_auth_t sa = {s->verifier, &s->acl, &s->auth_stats};
     if (!(s->gate = gt_new(elg_get(s->loops, 0), &gc)) ||
-        !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops)) || !(s->sio = sio_new(&sd)))
+        !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops, &sa)) || !(s->sio = sio_new(&sd)))
         goto fail_mem;
     const char *opts[] = {"listening_ports", ports,
                           "num_threads", threads,
@@ -398,5 +429,6 @@ void srv_free(srv_t *s)
     if (s->ho_ready)
         ho_shutdown();
     cn_env_destroy(&s->cn);
+    auth_verifier_free(s->verifier);
     free(s);
 }

@@ -4,8 +4,11 @@
 #include "sse_http.h"
 
 #include <civetweb.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dg.h"
 #include "handoff.h"
@@ -18,9 +21,11 @@ struct sse_http {
     httpx_t hx;
     const sst_env_t *env;
     el_group_t *loops;
+    sse_auth_t auth;
 };
 
-sse_http_t *sse_http_new(const httpx_t *hx, const sst_env_t *env, el_group_t *loops)
+sse_http_t *sse_http_new(const httpx_t *hx, const sst_env_t *env, el_group_t *loops,
+                         const sse_auth_t *auth)
 {
     sse_http_t *h = calloc(1, sizeof(*h));
     if (!h)
@@ -28,7 +33,55 @@ sse_http_t *sse_http_new(const httpx_t *hx, const sst_env_t *env, el_group_t *lo
     h->hx = *hx;
     h->env = env;
     h->loops = loops;
+    h->auth = *auth;
     return h;
+}
+
+/* The request's token (Authorization: Bearer, else ?access_token=), verified. Returns 0 with
+ * *have 1 and *claims filled, 0 with *have 0 (anonymous: auth off, or optional without a
+ * token), 401 (bad token, or none with auth = required) or 503 (out of memory). */
+static int authenticate(const sse_http_t *h, struct mg_connection *c, auth_claims_t *claims,
+                        int *have)
+{
+    const char *tok = NULL, *qs = mg_get_request_info(c)->query_string;
+    const char *hdr = mg_get_header(c, "Authorization");
+    size_t len = 0;
+    int rc = DG_ENOTFOUND, fail = AUTH_MALFORMED;
+
+    *have = 0;
+    if (!h->auth.verifier)
+        return 0;
+    if (hdr)
+        rc = auth_bearer(hdr, strlen(hdr), &tok, &len);
+    if (rc == DG_ENOTFOUND && qs)
+        rc = auth_query_token(qs, strlen(qs), &tok, &len);
+    if (rc == DG_ENOTFOUND) {
+        if (h->hx.cfg->auth != CFG_AUTH_REQUIRED)
+            return 0;
+        fail = AUTH_MISSING;
+    } else if (rc == DG_OK) {
+        rc = auth_verify(h->auth.verifier, tok, len, (long long)time(NULL), claims, &fail, NULL,
+                         0);
+        if (rc == DG_ENOMEM)
+            return 503;
+        if (rc == DG_OK) {
+            atomic_fetch_add(&h->auth.stats->accepted, 1);
+            *have = 1;
+            return 0;
+        }
+    }
+    if (fail > AUTH_OK && fail < AUTH_NFAIL)
+        atomic_fetch_add(&h->auth.stats->refused[fail], 1);
+    return 401;
+}
+
+/* A routed room's stream: it follows the routed streams (resumable) and a replay keeps the
+ * room's own entries (routed items carry their room in job_id, redis.h). */
+static void room_stream(const sse_http_t *h, sst_req_t *r, const char *room)
+{
+    snprintf(r->room, sizeof(r->room), "%s", room);
+    snprintf(r->job_id, sizeof(r->job_id), "%s", room);
+    r->follow = rds_route_streams(h->env->rds);
 }
 
 void sse_http_free(sse_http_t *h)
@@ -60,11 +113,13 @@ static int parse_queue_list(const cfg_t *cfg, const char *list, size_t len, uint
     return 0;
 }
 
-/* Parses the path and query into r. Returns 0 or an HTTP status with *err. */
-static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t *r,
-                        const char **err)
+/* Parses the path and query into r and asks the access rules (claims NULL: anonymous).
+ * Returns 0 or an HTTP status with *err. */
+static int parse_target(const sse_http_t *h, struct mg_connection *c,
+                        const auth_claims_t *claims, sst_req_t *r, const char **err)
 {
     const cfg_t *cfg = h->hx.cfg;
+    const acl_t *acl = h->auth.acl;
     const char *uri = httpx_path(c);
     char val[CFG_STR_MAX];
     uint32_t all_queues = (1u << cfg->nqueues) - 1;
@@ -79,6 +134,9 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
         if (httpx_copy_id(uri + 10, r->job_id, sizeof(r->job_id), cfg->max_id_len) < 0 ||
             !ws_utf8_valid(r->job_id, strlen(r->job_id)))
             return *err = "job id is empty, too long, not UTF-8 or holds control characters", 400;
+        /* owner terms need the job's data, which is not read here: they deny */
+        if (!acl_allows(acl, ACL_JOBS, claims, NULL, 0))
+            return *err = "not allowed to follow this job", 403;
         snprintf(r->room, sizeof(r->room), "job:%s", r->job_id);
         r->follow = all_queues;
         if (httpx_query(c, "queue", val, sizeof(val)) >= 0) {
@@ -95,6 +153,8 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
         int q = cfg_queue_index(cfg, name);
         if (q < 0)
             return *err = "unknown queue", 404;
+        if (!acl_allows(acl, ACL_QUEUES, claims, NULL, 0))
+            return *err = "not allowed to follow this queue", 403;
         snprintf(r->room, sizeof(r->room), "queue:%s", name);
         r->follow = 1u << q;
     } else if (strcmp(uri, "/sse/all-jobs") == 0) {
@@ -114,6 +174,8 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
             r->filter.streams = mask;
         }
     } else if (strcmp(uri, "/sse/logs") == 0) {
+        if (!acl_allows(acl, ACL_LOGS, claims, NULL, 0))
+            return *err = "not allowed to read the logs", 403;
         snprintf(r->room, sizeof(r->room), "logs");
         r->follow = 1u << cfg->nqueues;
         if (httpx_query(c, "level", val, sizeof(val)) >= 0) {
@@ -128,10 +190,41 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c, sst_req_t 
                 return *err = "ns must be 1 to 63 bytes", 400;
             memcpy(r->filter.ns, val, (size_t)n + 1);
         }
+    } else if (strcmp(uri, "/sse/users/me") == 0) {
+        char room[ROUTE_ROOM_MAX];
+        if (!claims) {
+            atomic_fetch_add(&h->auth.stats->refused[AUTH_MISSING], 1);
+            return *err = "a token is required", 401;
+        }
+        int n = acl_user_room(acl, claims, room, sizeof(room));
+        if (n == DG_ENOTFOUND)
+            return *err = "user rooms are off (user_room_prefix is empty)", 404;
+        if (n < 0)
+            return *err = "the token's user id cannot name a room", 403;
+        room_stream(h, r, room);
+    } else if (strncmp(uri, "/sse/rooms/", 11) == 0) {
+        char room[ROUTE_ROOM_MAX];
+        int n = httpx_copy_id(uri + 11, room, sizeof(room), ROUTE_ROOM_MAX - 1);
+        if (n < 0)
+            return *err = "room is empty, too long or holds control characters", 400;
+        if (!acl_allows_room(acl, claims, room, (size_t)n))
+            return *err = "not allowed to follow this room", 403;
+        room_stream(h, r, room);
     } else {
         return *err = "no such endpoint", 404;
     }
     return 0;
+}
+
+static const char *status_code(int status)
+{
+    switch (status) {
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 503: return "unavailable";
+    default: return "bad_request";
+    }
 }
 
 /* The client's resume cursor: Last-Event-ID header, else ?lastEventId=. */
@@ -168,12 +261,21 @@ int sse_http_handler(struct mg_connection *c, void *cbdata)
     sst_req_t *r = calloc(1, sizeof(*r));
     if (!r)
         return httpx_send_error(&h->hx, c, 503, "unavailable", "out of memory", NULL);
-    const char *err = NULL;
-    int status = parse_target(h, c, r, &err);
+    const char *err = "a valid token is required";
+    auth_claims_t claims = {0};
+    int have = 0;
+    int status = authenticate(h, c, &claims, &have);
+    if (!status)
+        status = parse_target(h, c, have ? &claims : NULL, r, &err);
+    auth_claims_clear(&claims);
     if (status) {
         free(r);
-        return httpx_send_error(&h->hx, c, status, status == 404 ? "not_found" : "bad_request",
-                                err, NULL);
+        if (status == 403)
+            atomic_fetch_add(&h->auth.stats->forbidden, 1);
+        if (status == 503)
+            err = "out of memory";
+        return httpx_send_error(&h->hx, c, status, status_code(status), err,
+                                status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
     }
     client_cursor(h, c, r);
     if (adm_admit(h->hx.adm, ADM_SSE) != DG_OK) {

@@ -1409,6 +1409,25 @@ START_TEST(test_dump_masks_password_and_round_trips)
 END_TEST
 
 /* Every buffer size: DG_ELIMIT until it fits, always NUL-terminated, a prefix of the full dump. */
+START_TEST(test_bind_is_loopback)
+{
+    cfg_t c;
+    cfg_defaults(&c);
+    ck_assert_int_eq(cfg_bind_is_loopback(&c), 1); /* the default, 127.0.0.1 */
+    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1", "localhost"};
+    static const char *const no[] = {"0.0.0.0", "::", "10.0.0.1", "", "128.0.0.1", "example.org",
+                                     "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        snprintf(c.bind, sizeof(c.bind), "%s", yes[i]);
+        ck_assert_msg(cfg_bind_is_loopback(&c) == 1, "%s", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        snprintf(c.bind, sizeof(c.bind), "%s", no[i]);
+        ck_assert_msg(cfg_bind_is_loopback(&c) == 0, "%s", no[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_dump_short_buffers)
 {
     cfg_t c;
@@ -1482,6 +1501,7 @@ Suite *config_suite(void)
     tcase_add_test(t, test_dump_defaults);
     tcase_add_test(t, test_dump_masks_password_and_round_trips);
     tcase_add_test(t, test_dump_short_buffers);
+    tcase_add_test(t, test_bind_is_loopback);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1791,6 +1791,201 @@ START_TEST(test_free_without_start)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------- */
+/* Routed streams and channels                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+static int routes_connected(void *r)
+{
+    rds_health_t h;
+    rds_get_health(r, &h, 0);
+    for (int i = 0; i < h.nroutes; i++)
+        if (!h.routes[i].connected)
+            return 0;
+    return h.nroutes > 0;
+}
+
+typedef struct route_wait {
+    rds_t *r;
+    int route;
+    uint64_t received;
+} route_wait_t;
+
+static int route_received(void *arg)
+{
+    route_wait_t *w = arg;
+    rds_health_t h;
+    rds_get_health(w->r, &h, 0);
+    return h.routes[w->route].received >= w->received;
+}
+
+static void publish(redisContext *c, const char *ch, const char *payload)
+{
+    CMD(c, "PUBLISH", ch, payload);
+}
+
+START_TEST(test_routes)
+{
+    NEED_REDIS();
+    redisContext *c = tc_conn();
+    CMD(c, "FLUSHALL");
+    cfg_for_test(srv_port);
+    snprintf(cfg.routes, sizeof(cfg.routes),
+             "stream:app:user-status=user-status-changed@user:{user_id}, "
+             "channel:notifications=notification-received@user:{user_id}, "
+             "channel:news=news@all");
+    bk_t *bk = bk_new();
+    rec_t u42, u7, all;
+    rec_init(&u42);
+    rec_init(&u7);
+    rec_init(&all);
+    ck_assert_int_eq(bk_join(bk, &u42.sub, "user:42", NULL, NULL), 0);
+    ck_assert_int_eq(bk_join(bk, &u7.sub, "user:7", NULL, NULL), 0);
+    ck_assert_int_eq(bk_join(bk, &all.sub, "all", NULL, NULL), 0);
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_ptr_nonnull(r);
+
+    /* Stream indexes after the queues and the log stream; names fit a cursor. */
+    ck_assert_int_eq(rds_nstreams(r), 6);
+    ck_assert_uint_eq(rds_route_streams(r), 1u << 3);
+    const char *const *names = rds_stream_names(r);
+    ck_assert_str_eq(names[2], "logs");
+    ck_assert_str_eq(names[3], "stream/app%3Auser-status");
+    ck_assert_str_eq(names[4], "channel/notifications");
+    ck_assert_str_eq(names[5], "channel/news");
+    ck_assert_ptr_null(names[6]);
+    cur_t cur = {.n = 6, .known = 1u << 3 | 1u << 4, .pos = {[3] = {5, 1}, [4] = {6, 0}}};
+    char cbuf[256];
+    ck_assert_int_gt(cur_format(&cur, names, cbuf, sizeof(cbuf)), 0);
+    ck_assert_str_eq(cbuf, "stream/app%3Auser-status:5-1,channel/notifications:6-0");
+    cur_t back;
+    ck_assert_int_eq(cur_parse(&back, names, 6, cbuf, strlen(cbuf)), 0);
+    ck_assert_uint_eq(back.known, cur.known);
+    ck_assert_uint_eq(back.pos[3].seq, 1);
+
+    ck_assert_int_eq(rds_start(r), 0);
+    ck_assert(poll_until(is_ready, r, 5000));
+    ck_assert_msg(poll_until(routes_connected, r, 5000), "routes never connected");
+
+    /* A stream entry's data field, and fields as an object; two malformed ones skipped. */
+    XADD(c, "app:user-status", "data", "not json");
+    XADD(c, "app:user-status", "data", "{\"online\":true}"); /* no user_id */
+    cur_id_t id1 = XADD(c, "app:user-status", "data", "{\"user_id\":42,\"online\":true}");
+    cur_id_t id2 = XADD(c, "app:user-status", "user_id", "7", "status", "away");
+    ck_assert_int_eq(rec_wait(&u42, 1, 5000), 1);
+    assert_msg(u42.msgs[0], MSG_ROUTE, 3, id1, "user-status-changed",
+               "{\"user_id\":42,\"online\":true}");
+    ck_assert_int_eq(rec_wait(&u7, 1, 5000), 1);
+    assert_msg(u7.msgs[0], MSG_ROUTE, 3, id2, "user-status-changed",
+               "{\"user_id\":\"7\",\"status\":\"away\"}");
+    static const char sse7[] = "event: user-status-changed\n"
+                               "data: {\"user_id\":\"7\",\"status\":\"away\"}\n\n";
+    ck_assert_uint_eq(u7.msgs[0]->sse_len, sizeof(sse7) - 1);
+    ck_assert(memcmp(u7.msgs[0]->sse, sse7, sizeof(sse7) - 1) == 0);
+
+    /* Channel messages: JSON as it is, to the template's room; garbage skipped. */
+    publish(c, "notifications", "{\"user_id\":\"42\",\"text\":\"hi\"}");
+    publish(c, "notifications", "{\"user_id\":");
+    publish(c, "notifications", "{\"text\":\"nobody\"}");
+    publish(c, "news", "{\"title\":\"t\"}");
+    ck_assert_int_eq(rec_wait(&u42, 2, 5000), 2);
+    ck_assert_int_eq(u42.msgs[1]->kind, MSG_ROUTE);
+    ck_assert_int_eq(u42.msgs[1]->stream, 4);
+    ck_assert_str_eq(u42.msgs[1]->event, "notification-received");
+    ck_assert_str_eq(u42.msgs[1]->json, "{\"user_id\":\"42\",\"text\":\"hi\"}");
+    ck_assert_int_eq(rec_wait(&all, 1, 5000), 1);
+    ck_assert_str_eq(all.msgs[0]->event, "news");
+    ck_assert_int_eq(all.msgs[0]->stream, 5);
+    route_wait_t w = {r, 1, 3};
+    ck_assert(poll_until(route_received, &w, 5000));
+
+    rds_health_t h;
+    rds_get_health(r, &h, 2000);
+    ck_assert_int_eq(h.nstreams, 6);
+    ck_assert_int_eq(h.nroutes, 3);
+    ck_assert_int_eq(h.routes[0].kind, ROUTE_STREAM);
+    ck_assert_str_eq(h.routes[0].key, "app:user-status");
+    ck_assert_str_eq(h.routes[0].event, "user-status-changed");
+    ck_assert_str_eq(h.routes[0].room, "user:{user_id}");
+    ck_assert_uint_eq(h.routes[0].received, 4);
+    ck_assert_uint_eq(h.routes[0].published, 2);
+    ck_assert_uint_eq(h.routes[0].delivered, 2);
+    ck_assert_uint_eq(h.routes[0].malformed, 2);
+    ck_assert_int_eq(h.routes[1].kind, ROUTE_CHANNEL);
+    ck_assert_uint_eq(h.routes[1].received, 3);
+    ck_assert_uint_eq(h.routes[1].published, 1);
+    ck_assert_uint_eq(h.routes[1].malformed, 2);
+    ck_assert_uint_eq(h.routes[2].delivered, 1);
+    ck_assert_int_eq(h.routes[2].connected, 1);
+    ck_assert_int_eq(h.streams[4].lag_ms, -1); /* a channel has no stream to lag behind */
+    ck_assert_int_ge(h.streams[3].lag_ms, 0);
+    ck_assert_msg(cur_id_cmp(h.streams[3].last_id, id2) == 0, "routed stream position");
+
+    /* A replay of the routed stream carries each entry's room; channels cannot be replayed. */
+    char err[256];
+    rds_range_t out;
+    ck_assert_int_eq(rds_range(r, 3, (cur_id_t){0, 0}, id_max(), 100, 3000, &out, err,
+                               sizeof(err)), 0);
+    ck_assert_int_eq(out.n, 2);
+    ck_assert_str_eq(out.items[0].job_id, "user:42");
+    ck_assert_str_eq(out.items[1].job_id, "user:7");
+    ck_assert_str_eq(out.items[1].msg->json, "{\"user_id\":\"7\",\"status\":\"away\"}");
+    rds_range_free(&out);
+    ck_assert_int_eq(rds_range(r, 4, (cur_id_t){0, 0}, id_max(), 100, 3000, &out, err,
+                               sizeof(err)), DG_EINVAL);
+
+    /* The subscription comes back after its connection is killed, ids keep increasing. */
+    cur_id_t before = u42.msgs[1]->id;
+    CMD(c, "CLIENT", "KILL", "TYPE", "pubsub");
+    w = (route_wait_t){r, 1, 4};
+    int64_t until = mono_ms() + 10000;
+    while (!route_received(&w) && mono_ms() < until) {
+        if (routes_connected(r))
+            publish(c, "notifications", "{\"user_id\":42,\"text\":\"again\"}");
+        struct pollfd none;
+        poll(&none, 0, 20);
+    }
+    ck_assert_msg(route_received(&w), "channel not resubscribed");
+    ck_assert_int_ge(rec_wait(&u42, 3, 5000), 3);
+    ck_assert_int_gt(cur_id_cmp(u42.msgs[2]->id, before), 0);
+    rds_get_health(r, &h, 0);
+    ck_assert_uint_ge(h.streams[4].reconnects, 1);
+
+    rds_stop(r);
+    rds_free(r);
+    rec_free(bk, &u42);
+    rec_free(bk, &u7);
+    rec_free(bk, &all);
+    bk_free(bk);
+    redisFree(c);
+}
+END_TEST
+
+START_TEST(test_routes_limits)
+{
+    cfg_for_test(1);
+    bk_t *bk = bk_new();
+    /* queues + logs + routes must fit the stream indexes of a cursor */
+    cfg.nqueues = CFG_MAX_QUEUES;
+    for (int i = 0; i < CFG_MAX_QUEUES; i++)
+        snprintf(cfg.queues[i], sizeof(cfg.queues[i]), "q%d", i);
+    size_t o = 0;
+    for (int i = 0; i < CUR_MAX_STREAMS - CFG_MAX_QUEUES; i++)
+        o += (size_t)snprintf(cfg.routes + o, sizeof(cfg.routes) - o, "%sstream:s%d=e@all",
+                              i ? "," : "", i);
+    ck_assert_ptr_null(rds_new(&cfg, bk));
+    char err[256];
+    ck_assert_int_eq(cfg_validate(&cfg, err, sizeof(err)), DG_EINVAL);
+    ck_assert_str_eq(err, "routes: 16 routes with 16 queues: at most 15 routes fit");
+    *strrchr(cfg.routes, ',') = '\0';
+    rds_t *r = rds_new(&cfg, bk);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rds_nstreams(r), CUR_MAX_STREAMS);
+    rds_free(r);
+    bk_free(bk);
+}
+END_TEST
+
 Suite *redis_suite(void)
 {
     Suite *s = suite_create("redis");
@@ -1808,6 +2003,7 @@ Suite *redis_suite(void)
     tcase_add_test(tc, test_kv_pipelined);
     tcase_add_test(tc, test_wrong_type_backoff);
     tcase_add_test(tc, test_job_state);
+    tcase_add_test(tc, test_routes);
     suite_add_tcase(s, tc);
     /* Tests that SIGSTOP their redis-server get one of their own. */
     tc = tcase_create("frozen");
@@ -1820,6 +2016,7 @@ Suite *redis_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_redis_down);
     tcase_add_test(tc, test_free_without_start);
+    tcase_add_test(tc, test_routes_limits);
     suite_add_tcase(s, tc);
     return s;
 }
