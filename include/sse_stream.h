@@ -51,8 +51,10 @@ typedef struct sst_env {
 /* One request, as the CivetWeb handler parsed it. */
 typedef struct sst_req {
     char room[SST_ROOM_MAX];
-    char job_id[DEC_JOBID_MAX]; /* job streams: replay keeps this job's entries only; without
-                                 * a cursor, its state is sent first (UTF-8: catchup.h) */
+    char job_id[DEC_JOBID_MAX]; /* job streams: replay keeps this job's entries only (routed
+                                 * rooms: the room's) */
+    int job_stream;             /* /sse/jobs/:id: without a cursor, the job's state is sent
+                                 * first (job_id UTF-8: catchup.h) */
     uint32_t follow;            /* stream bits the room carries */
     bk_filter_t filter;
     int resume;                 /* the client sent a cursor */

@@ -138,6 +138,7 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c,
         if (!acl_allows(acl, ACL_JOBS, claims, NULL, 0))
             return *err = "not allowed to follow this job", 403;
         snprintf(r->room, sizeof(r->room), "job:%s", r->job_id);
+        r->job_stream = 1;
         r->follow = all_queues;
         if (httpx_query(c, "queue", val, sizeof(val)) >= 0) {
             int q = cfg_queue_index(cfg, val);

@@ -350,7 +350,7 @@ static int open_stream(cn_t *c)
                           .wake = replay_wake, .ud = s, .stats = env->rp_stats};
         if (!(s->replay = rp_new(&spec)))
             return CN_CLOSE_ERROR;
-    } else if (s->req.job_id[0] && !s->req.resume) {
+    } else if (s->req.job_stream && !s->req.resume) {
         /* A late subscriber: the room is joined (above), so whatever is published from here
          * waits in the queue while the job's state is read; the state goes out first. */
         s->live = 1;
