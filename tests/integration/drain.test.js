@@ -3,7 +3,8 @@
 // 503 and new SSE streams, handshakes and upgrades get 503 with Retry-After; the open clients are
 // ended spread over the window (not all within one 100 ms window), Socket.IO ones with a close
 // that socket.io-client reconnects after; the process exits by drain_ms + a margin; SSE clients
-// resuming with Last-Event-ID on a second instance on the same Redis lose no event.
+// resuming with Last-Event-ID on a second instance on the same Redis lose no event, and neither do
+// socket.io-clients that reconnect there (through a proxy now pointing at it) and recover.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -12,9 +13,9 @@ const lib = require('./lib');
 
 const DRAIN_MS = 3000;
 const MARGIN_MS = 2500; // the exit after the window: last closes, then the normal stop
-const N_SSE = 100, N_WS = 60, N_POLL = 40;
+const N_SSE = 100, N_WS = 60, N_POLL = 40, N_REC = 20;
 
-let redis, a, b, rc;
+let redis, a, b, rc, proxy;
 const sockets = [], streams = [];
 
 test.before(async () => {
@@ -27,6 +28,7 @@ test.before(async () => {
 test.after(async () => {
   for (const s of sockets) s.close();
   for (const s of streams) s.close();
+  if (proxy) proxy.close();
   if (rc) rc.disconnect();
   await lib.stop(a, 'SIGKILL');
   const r = await lib.stop(b, 'SIGINT');
@@ -60,8 +62,23 @@ test('SIGTERM drains 200 clients as a ramp, refuses new ones, exits in time, SSE
   for (let i = 0; i < N_WS; i++) ws.push(connect(['websocket']));
   for (let i = 0; i < N_POLL; i++) poll.push(connect(['polling']));
   const sio = await Promise.all([...ws, ...poll]);
+  // Recovering clients: through a proxy (the load balancer) that sends new connections to b once
+  // a drains; they record every drain entry they get, and whether each reconnect recovered.
+  proxy = await lib.startProxy(a.port);
+  const rec = await Promise.all(Array.from({ length: N_REC }, (_, i) => new Promise((resolve, reject) => {
+    const s = io(`${proxy.url}/logs`, { forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200,
+      transports: i % 2 ? ['polling'] : ['websocket'] });
+    sockets.push(s);
+    s.msgs = [];
+    s.recoveries = [];
+    s.on('log', (e) => { if (e.ns === 'drain') s.msgs.push(e.msg); });
+    s.on('connect', () => { if (s.msgs.connected) s.recoveries.push(s.recovered); s.msgs.connected = true; });
+    s.once('connect', () => resolve(s));
+    s.once('connect_error', reject);
+  })));
   await lib.waitFor(() => streams.every((s) => s.client.raw.includes(': connected')), { what: 'SSE streams open' });
   target = b; // from now on every stream that ends comes back on b
+  proxy.target = b.port;
 
   // A producer that XADDs an event every 10 ms until told to stop.
   const sent = [];
@@ -127,5 +144,12 @@ test('SIGTERM drains 200 clients as a ramp, refuses new ones, exits in time, SSE
   for (const s of streams) {
     const got = s.msgs.map((m) => m.msg);
     assert.deepEqual(got.slice(0, sent.length), sent, 'in order, no loss, no duplicate');
+  }
+  // The recovering Socket.IO clients moved to b and recovered there: every event, once, in order.
+  await lib.waitFor(() => rec.every((s) => s.msgs.length >= sent.length), { timeout: 10000,
+    what: `every event on every recovered client (least: ${Math.min(...rec.map((s) => s.msgs.length))} of ${sent.length})` });
+  for (const s of rec) {
+    assert.deepEqual(s.recoveries, [true], 'one reconnect, recovered');
+    assert.deepEqual(s.msgs.slice(0, sent.length), sent, 'in order, no loss, no duplicate');
   }
 });

@@ -252,9 +252,33 @@ async function startBull(redis, processor = jobProcessor) {
   return { queues, workers, close };
 }
 
+// A loopback TCP proxy standing in for the network (or a load balancer): cut() drops every
+// connection (both sides), hold() refuses new ones until release(), and new connections go to
+// p.target, which a test may point at another instance. close() stops it.
+async function startProxy(target) {
+  const p = { target, conns: new Set(), held: false };
+  p.server = net.createServer((c) => {
+    if (p.held) return c.destroy();
+    const up = net.connect(p.target, '127.0.0.1');
+    const pair = { c, up };
+    p.conns.add(pair);
+    const end = () => { c.destroy(); up.destroy(); p.conns.delete(pair); };
+    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
+    c.pipe(up); up.pipe(c);
+  });
+  p.port = await freePort();
+  await new Promise((r) => p.server.listen(p.port, '127.0.0.1', r));
+  p.url = `http://127.0.0.1:${p.port}`;
+  p.cut = () => { for (const { c, up } of p.conns) { c.destroy(); up.destroy(); } p.conns.clear(); };
+  p.hold = () => { p.held = true; };
+  p.release = () => { p.held = false; };
+  p.close = () => { p.cut(); p.server.close(); };
+  return p;
+}
+
 function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
+module.exports = { startProxy, ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
   redisClient, jobProcessor, startBull };

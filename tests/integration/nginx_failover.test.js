@@ -1,8 +1,9 @@
 // Two dualgates on one Redis behind Debian's nginx (conf/nginx.conf templated onto free ports, run
 // unprivileged with a scratch prefix): SSE and socket.io-client (WebSocket and polling) through
 // nginx get every event; then one instance is drained (SIGTERM) and killed: its SSE clients come
-// back through nginx on the other with Last-Event-ID and lose nothing, and WebSocket clients
-// reconnect by themselves.
+// back through nginx on the other with Last-Event-ID and lose nothing, and socket.io-clients
+// reconnect by themselves, recover their sessions there (connection-state recovery) and lose
+// nothing either.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -42,7 +43,8 @@ async function connect(opts) {
   sockets.push(s);
   s.logs = [];
   s.connects = 0;
-  s.on('connect', () => { s.connects++; });
+  s.recoveries = [];
+  s.on('connect', () => { if (s.connects++) s.recoveries.push(s.recovered); });
   s.on('log', (e) => { if (e.ns === 'fo') s.logs.push(e.msg); });
   await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
   return s;
@@ -81,4 +83,12 @@ test('every transport through nginx gets every event; a drained, killed instance
     what: `every event on every SSE client (least ${Math.min(...streams.map((s) => s.msgs.length))} of ${sent.length})` });
   for (const s of streams) assert.deepEqual(s.msgs.map((m) => m.msg).slice(0, sent.length), sent);
   assert.ok(streams.filter((s) => s.ends.length > 0).length >= onA, 'the drained streams came back');
+  // Socket.IO: whoever was on a reconnected on b and recovered; every client has every event once.
+  await lib.waitFor(() => [...ws, poll].every((s) => s.connected && s.logs.length >= sent.length), { timeout: 15000,
+    what: `every event on every Socket.IO client (least ${Math.min(...[...ws, poll].map((s) => s.logs.length))} of ${sent.length})` });
+  for (const s of [...ws, poll]) {
+    assert.ok(s.recoveries.every((r) => r === true), `reconnects recovered: ${s.recoveries}`);
+    assert.deepEqual(s.logs.slice(0, sent.length), sent, 'in order, no loss, no duplicate');
+  }
+  assert.ok([...ws, poll].some((s) => s.recoveries.length > 0), 'some client moved from a to b');
 });

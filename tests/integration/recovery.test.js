@@ -7,36 +7,13 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, redisClient, waitFor, freePort } = require('./lib');
+const { startRedis, startGateway, stop, redisClient, waitFor, startProxy } = require('./lib');
 
 let redis, gwA, gwB, short, rc;
 const sockets = [];
 const proxies = [];
-
-// A loopback TCP proxy: cut() drops every connection (both sides), hold() refuses new ones until
-// release(), target is the gateway port connections go to.
-async function startProxy(target) {
-  const p = { target, conns: new Set(), held: false };
-  p.server = net.createServer((c) => {
-    if (p.held) return c.destroy();
-    const up = net.connect(p.target, '127.0.0.1');
-    const pair = { c, up };
-    p.conns.add(pair);
-    const end = () => { c.destroy(); up.destroy(); p.conns.delete(pair); };
-    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
-    c.pipe(up); up.pipe(c);
-  });
-  p.port = await freePort();
-  await new Promise((r) => p.server.listen(p.port, '127.0.0.1', r));
-  p.url = `http://127.0.0.1:${p.port}`;
-  p.cut = () => { for (const { c, up } of p.conns) { c.destroy(); up.destroy(); } p.conns.clear(); };
-  p.hold = () => { p.held = true; };
-  p.release = () => { p.held = false; };
-  proxies.push(p);
-  return p;
-}
+const openProxy = async (port) => { const p = await startProxy(port); proxies.push(p); return p; };
 
 test.before(async () => {
   redis = await startRedis();
@@ -102,7 +79,7 @@ async function scenario(proxy, s, job, drop, { after } = {}) {
 
 for (const transports of [['websocket'], ['polling']]) {
   test(`${transports[0]}: dropped by the network mid-stream, recovered with every event once`, async () => {
-    const proxy = await startProxy(gwA.port);
+    const proxy = await openProxy(gwA.port);
     const job = `net-${transports[0]}`;
     const s = await follow(proxy.url, job, { transports });
     await scenario(proxy, s, job, () => proxy.cut());
@@ -111,7 +88,7 @@ for (const transports of [['websocket'], ['polling']]) {
 }
 
 test('client side: engine closed by the client, recovered', async () => {
-  const proxy = await startProxy(gwA.port);
+  const proxy = await openProxy(gwA.port);
   const s = await follow(proxy.url, 'client-close', { transports: ['websocket'] });
   await scenario(proxy, s, 'client-close', () => s.io.engine.close());
   s.close();
@@ -119,7 +96,7 @@ test('client side: engine closed by the client, recovered', async () => {
 
 test('the gateway restarted: the new process restores the session from Redis', async () => {
   const first = await startGateway(redis.url);
-  const proxy = await startProxy(first.port);
+  const proxy = await openProxy(first.port);
   const s = await follow(proxy.url, 'restart', { transports: ['websocket'] });
   let second;
   await scenario(proxy, s, 'restart', async () => {
@@ -130,7 +107,7 @@ test('the gateway restarted: the new process restores the session from Redis', a
 });
 
 test('moved to a second instance on the same Redis: recovered there', async () => {
-  const proxy = await startProxy(gwA.port);
+  const proxy = await openProxy(gwA.port);
   const s = await follow(proxy.url, 'moved', { transports: ['websocket'] });
   await scenario(proxy, s, 'moved', () => proxy.cut(), { after: () => { proxy.target = gwB.port; } });
   // one cursor: the last offset resumes an SSE stream on either instance with nothing after it
@@ -140,7 +117,7 @@ test('moved to a second instance on the same Redis: recovered there', async () =
 });
 
 test('past recovery_max_disconnect_ms: a fresh session, told by a gap event', async () => {
-  const proxy = await startProxy(short.port);
+  const proxy = await openProxy(short.port);
   const s = await follow(proxy.url, 'late', { transports: ['websocket'] });
   await emit('late', 1, 2);
   await waitFor(() => s.seen.length >= 2, { what: 'events before the drop' });
@@ -159,7 +136,7 @@ test('past recovery_max_disconnect_ms: a fresh session, told by a gap event', as
 });
 
 test('the stream was trimmed meanwhile: not recovered, a gap event, rooms kept and live events flow', async () => {
-  const proxy = await startProxy(gwA.port);
+  const proxy = await openProxy(gwA.port);
   const s = await follow(proxy.url, 'trimmed', { transports: ['websocket'] });
   await emit('trimmed', 1, 2);
   await waitFor(() => s.seen.length >= 2, { what: 'events before the drop' });
@@ -183,7 +160,7 @@ test('the stream was trimmed meanwhile: not recovered, a gap event, rooms kept a
 });
 
 test('an explicit disconnect forgets the session; what recovery costs', async () => {
-  const proxy = await startProxy(gwA.port);
+  const proxy = await openProxy(gwA.port);
   const s = await follow(proxy.url, 'cost', { transports: ['websocket'] });
   const pid = s._pid;
   assert.match(pid, /^[A-Za-z0-9_-]{20}$/);
