@@ -131,6 +131,8 @@ static void replay_free(struct rec_replay *r)
 
 void rec_free(sess_t *s)
 {
+    while (!list_empty(&s->rec.states)) /* a session its stopped loop never tore down */
+        state_end(DG_CONTAINER_OF(list_first(&s->rec.states), rec_state_t, node));
     for (int i = 0; i < SESS_NS; i++) {
         replay_free(s->rec.replay[i]);
         s->rec.replay[i] = NULL;

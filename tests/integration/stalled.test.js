@@ -64,12 +64,16 @@ async function stalledClients(job, n) {
   const out = [];
   for (let i = 0; i < n; i++) {
     const w = await rawSocketIo(gw.port, { job });
+    // subscribed once the job's `state` (sent on subscribe-job) came back
+    await waitFor(() => w.texts.some((t) => t.startsWith('42["state"')), { what: 'a stalled WebSocket subscribed' });
     out.push({ kind: 'websocket', sock: w.sock, ready: () => w.texts.some((t) => t.includes('"warm"')) });
     const s = dial(gw.port);
     let got = '';
     s.on('data', (d) => { got += d; });
     await s.opened;
     s.write(`GET /sse/jobs/${job} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
+    // subscribed once the head is out (the warm-up published before that would never reach it)
+    await waitFor(() => got.includes(': connected'), { what: 'a stalled SSE stream open' });
     out.push({ kind: 'sse', sock: s, ready: () => got.includes('"warm"') });
   }
   return out;
