@@ -73,6 +73,8 @@ typedef struct cfg {
     int conformance;              /* conformance = false */
     int recovery;                 /* recovery = true: Socket.IO connection-state recovery */
     int recovery_max_disconnect_ms; /* recovery_max_disconnect_ms = 120000 */
+    int connected_event;          /* connected_event = true: `connected {socketId, userId}` on
+                                   * a connect to "/" (never in conformance mode) */
     /* [log] */
     int log_level;                /* log_level = info (stderr) */
     int log_publish_level;        /* log_publish_level = info (to the log stream; off disables) */

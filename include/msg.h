@@ -13,7 +13,16 @@
 /* MSG_PACKET / MSG_PACKET_BIN: a session-private Engine.IO packet (pong, an ack, an echoed
  * attachment) built by msg_new_packet(); only ws/ws_len/ws_hdr_len are set. */
 /* MSG_ROUTE: an event of a routed stream or channel (route.h), for namespace "/". */
-enum msg_kind { MSG_JOB = 0, MSG_LOG = 1, MSG_PACKET = 2, MSG_PACKET_BIN = 3, MSG_ROUTE = 4 };
+/* MSG_RELAY: a client event relayed to a room (relay.h), for namespace "/"; ns holds the
+ * sending session's Engine.IO sid (it is not sent back there), id and stream mean nothing. */
+enum msg_kind {
+    MSG_JOB = 0,
+    MSG_LOG = 1,
+    MSG_PACKET = 2,
+    MSG_PACKET_BIN = 3,
+    MSG_ROUTE = 4,
+    MSG_RELAY = 5
+};
 
 /* Public read-only after msg_new_*() returns. */
 typedef struct msg {
@@ -23,7 +32,7 @@ typedef struct msg {
     uint8_t level;         /* logs: CFG_LOG_* of the entry */
     cur_id_t id;           /* source Redis stream id */
     const char *event;     /* event name ("completed", "log", ...) */
-    const char *ns;        /* logs: the entry's ns; NULL for jobs */
+    const char *ns;        /* logs: the entry's ns; relays: the sender's sid; NULL for jobs */
     const char *json;      /* the payload object: {"queue":..,"jobId":..,...} or {ts,level,ns,msg} */
     size_t json_len;
     const char *sse;       /* "event: NAME\ndata: JSON\n\n" (no id line: ids are per connection) */

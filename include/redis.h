@@ -63,6 +63,18 @@ int rds_ready(rds_t *r);
  * DG_ENOMEM, DG_ECLOSED after rds_stop (each drop is counted). Thread: any. */
 int rds_publish_log(rds_t *r, int level, const char *ns, const char *json, size_t len);
 
+/* ---- Relayed client events (relay.h), to every instance --------------------------------- */
+
+/* PUBLISHes {room, event, origin, data} on the relay channel "<prefix>:dualgate:relay", which
+ * the channel thread of every instance on this Redis SUBSCRIBEs to (when client_rooms or
+ * relay_events is set) and publishes to the broker as a MSG_RELAY msg: EVENT event(data) to
+ * room's members except the session whose sid is origin. data: one JSON value (copied, at most
+ * ROUTE_PAYLOAD_MAX bytes). Fire and forget: never blocks, nothing is called back, lost while
+ * Redis is down. Returns 0 when queued, DG_EINVAL (empty or overlong room, event or origin;
+ * relay off), DG_ENOMEM, DG_ECLOSED, DG_ELIMIT. Thread: any. */
+int rds_relay_publish(rds_t *r, const char *room, const char *event, const char *origin,
+                      const char *data, size_t len);
+
 /* One decoded entry of a replay. */
 typedef struct rds_item {
     msg_t *msg;                 /* owned reference */

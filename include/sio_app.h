@@ -10,8 +10,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "acl.h"
+#include "auth.h"
 #include "broker.h"
 #include "config.h"
+#include "relay.h"
+#include "route.h"
 #include "sio.h"
 
 /* What the application needs from its session; every callback acts on that one session. */
@@ -39,7 +43,21 @@ typedef struct sio_app_ops {
     /* subscribe-job joined room job:<id>: the job's current state goes out first, then its live
      * events (queue: cfg index, -1 for every queue). Optional. */
     void (*job_state)(void *ud, const char *job_id, int queue);
+    /* Sends EVENT event(json) to the other members of room on every instance (client rooms and
+     * relayed events: never back to this session). json: one JSON value, the event's only
+     * argument. Returns 0 when it was handed on, a negative code when it could not be.
+     * Optional (NULL: relay and room notices are dropped). */
+    int (*relay)(void *ud, const char *room, const char *event, const char *json, size_t len);
 } sio_app_ops_t;
+
+/* Who may connect and subscribe (auth.h, acl.h); shared by every session, must outlive them.
+ * A NULL auth, or a NULL verifier, is auth = off: no token is looked at. */
+typedef struct sio_app_auth {
+    const auth_verifier_t *verifier; /* NULL: auth = off */
+    const acl_t *acl;                /* NULL: everything allowed */
+    auth_stats_t *stats;             /* counted into; NULL for none */
+    int join_all;                    /* "/" sockets join room "all" (routes to `all` exist) */
+} sio_app_auth_t;
 
 /* Counters shared by every session (exposed in /health). */
 typedef struct sio_app_stats {
@@ -52,6 +70,9 @@ typedef struct sio_app_stats {
     atomic_ullong logs_rejected;   /* client log entries dropped: log stream writer full */
     atomic_ullong protocol_errors; /* malformed Socket.IO input (the connection is closed) */
     atomic_ullong recovered;       /* connects that restored a session (connection-state recovery) */
+    atomic_ullong relayed;         /* client events relayed to a room */
+    atomic_ullong relay_limited;   /* client events dropped by the relay rate limit */
+    atomic_ullong room_joins;      /* join_room accepted */
 } sio_app_stats_t;
 
 #define SIO_APP_OFFSET_MAX 4096 /* bytes of a client's offset (a cursor) we accept */
@@ -59,6 +80,8 @@ typedef struct sio_app_stats {
 #define SIO_APP_NSP_MAIN 0x1u   /* "/" */
 #define SIO_APP_NSP_LOGS 0x2u   /* "/logs" */
 #define SIO_APP_NSP_CUSTOM 0x4u /* "/custom", conformance mode only */
+
+#define SIO_APP_NNSP 3 /* namespaces: "/", "/logs", "/custom" */
 
 /* Embeddable; fields are private except nsps (read-only). */
 typedef struct sio_app {
@@ -70,6 +93,20 @@ typedef struct sio_app {
     int connected_once;
     sio_binasm_t binasm;
     char errstr[96];
+    /* who the client is, per namespace (each CONNECT carries its own auth) */
+    const sio_app_auth_t *auth;
+    char *hs_token;   /* the handshake's Bearer token (malloc'd), NULL for none */
+    size_t hs_token_len;
+    int hs_token_bad; /* the handshake's Authorization header was malformed */
+    auth_claims_t claims[SIO_APP_NNSP];
+    int authed[SIO_APP_NNSP];
+    long long warn_at[SIO_APP_NNSP], close_at[SIO_APP_NNSP]; /* epoch seconds, 0: none */
+    char sid[SIO_APP_NNSP][24]; /* the Socket.IO socket id of each connected namespace */
+    /* client rooms of "/" (relay.h) */
+    char (*rooms)[ROUTE_ROOM_MAX];
+    int nrooms;
+    relay_bucket_t bucket;
+    int bucket_ready;
 } sio_app_t;
 
 /* Prepares a for one Engine.IO session. cfg, stats and ops->ud must outlive a. */
@@ -96,7 +133,32 @@ int sio_app_connected(const sio_app_t *a);
 /* Why the last sio_app_message() failed ("" when it did not). */
 const char *sio_app_errstr(const sio_app_t *a);
 
-/* Frees the attachment buffer. Memberships are the caller's (it leaves every room). */
+/* Turns token checks on for a (before the first message): auth must outlive a. */
+void sio_app_set_auth(sio_app_t *a, const sio_app_auth_t *auth);
+
+/* The token of the Engine.IO handshake request (`Authorization: Bearer`), used by a CONNECT
+ * whose auth object carries none: tok[0..len) is copied (len 0: none). malformed 1: the
+ * header was there but unusable (such CONNECTs are refused when they bring no token of their
+ * own). Returns 0 or DG_ENOMEM. Never logged. */
+int sio_app_set_token(sio_app_t *a, const char *tok, size_t len, int malformed);
+
+/* The next token deadline of a connected namespace (a token_expiring_soon to send, or an
+ * expired token's namespace to close), in seconds since the epoch; 0 for none. */
+long long sio_app_auth_deadline(const sio_app_t *a);
+
+/* Acts on the token deadlines due at now (seconds since the epoch): token_expiring_soon
+ * {expiresIn} once per token, then at expiry a DISCONNECT for the namespace, which leaves its
+ * rooms and forgets its recovery state (counted in expired_closed). Returns 1 when such a close
+ * left no namespace connected (the caller closes the session once the DISCONNECT is out),
+ * else 0. */
+int sio_app_auth_timer(sio_app_t *a, long long now);
+
+/* The session is going away: user_left notices to its client rooms. Call once, before
+ * sio_app_free, while ops still work. */
+void sio_app_closing(sio_app_t *a);
+
+/* Frees the attachment buffer, the claims and the handshake token. Memberships are the
+ * caller's (it leaves every room). */
 void sio_app_free(sio_app_t *a);
 
 #endif

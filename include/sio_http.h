@@ -8,6 +8,8 @@
 #ifndef SIO_HTTP_H
 #define SIO_HTTP_H
 
+#include "acl.h"
+#include "auth.h"
 #include "broker.h"
 #include "config.h"
 #include "conn.h"
@@ -27,6 +29,11 @@ typedef struct sio_deps {
     el_group_t *loops;
     cn_env_t *cn;
     struct rp_stats *rp_stats; /* replay counters shared with SSE, or NULL */
+    /* who may connect (sio_app.h): tokens from the CONNECT's auth.token or the handshake's
+     * `Authorization: Bearer`; NULL verifier = auth off, NULL acl = everything allowed */
+    const auth_verifier_t *verifier;
+    const acl_t *acl;
+    auth_stats_t *auth_stats;
 } sio_deps_t;
 
 /* NULL on ENOMEM. Thread: main. */

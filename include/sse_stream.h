@@ -43,6 +43,7 @@ typedef struct sst_env {
     int nstreams;
     sst_stats_t *stats;
     rp_stats_t *rp_stats;
+    struct auth_stats *auth_stats; /* expired_closed counted here; NULL for none */
 } sst_env_t;
 
 #define SST_ROOM_MAX (DEC_JOBID_MAX + 16)
@@ -61,6 +62,9 @@ typedef struct sst_req {
     int cursor_ok;              /* ... and it parsed */
     cur_t from;
     char headers[SST_HEADERS_MAX]; /* extra response header lines (CORS), each ending in CRLF */
+    /* the token's deadlines (auth.h), seconds since the epoch, 0: none: token_expiring_soon
+     * {expiresIn} at warn_at, the end of the stream at close_at (after what was queued) */
+    long long warn_at, close_at, exp;
 } sst_req_t;
 
 /* Starts a stream on loop l for fd (taken over, non-blocking) holding one ADM_SSE admission:

@@ -254,7 +254,8 @@ static int publish_one(bk_t *b, msg_t *m, const char *const *rooms, int nrooms, 
             }
         }
     }
-    set_position(b, m->stream, m->id);
+    if (m->kind != MSG_RELAY) /* a relay is no stream event: it moves no position */
+        set_position(b, m->stream, m->id);
     b->published++;
     b->deliveries += (uint64_t)n;
     return n;

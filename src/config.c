@@ -109,6 +109,7 @@ static const cfg_key_t cfg_keys[] = {
     {"conformance", K_BOOL, F(conformance), 0, 1},
     {"recovery", K_BOOL, F(recovery), 0, 1},
     {"recovery_max_disconnect_ms", K_INT, F(recovery_max_disconnect_ms), 1000, 86400000},
+    {"connected_event", K_BOOL, F(connected_event), 0, 1},
     {"log_level", K_LEVEL, F(log_level), 0, 0},
     {"log_publish_level", K_LEVEL, F(log_publish_level), 0, 0},
     {"auth", K_AUTH, F(auth), 0, 0},
@@ -943,6 +944,7 @@ void cfg_defaults(cfg_t *c)
     c->conformance = 0;
     c->recovery = 1;
     c->recovery_max_disconnect_ms = 120000;
+    c->connected_event = 1;
     c->log_level = CFG_LOG_INFO;
     c->log_publish_level = CFG_LOG_INFO;
     c->auth = CFG_AUTH_OFF;

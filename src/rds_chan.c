@@ -108,6 +108,13 @@ static int chan_reply(rds_t *r, const redisReply *rep, int *ping_owed, int *back
     const redisReply *ch = rep->element[1];
     if (!ch || ch->type != REDIS_REPLY_STRING)
         return 0;
+    if (r->relay_on && str_is(ch, r->relay_channel)) {
+        if (sub)
+            *backoff = 0;
+        else if (rep->element[2]->type == REDIS_REPLY_STRING)
+            rds_relay_message(r, rep->element[2]->str, rep->element[2]->len);
+        return 0;
+    }
     for (int i = 0; i < r->nstreams; i++) {
         rds_reader_t *rd = &r->readers[i];
         if (!rd->route || rd->route->kind != ROUTE_CHANNEL || strlen(rd->key) != ch->len ||
@@ -126,9 +133,11 @@ static int chan_reply(rds_t *r, const redisReply *rep, int *ping_owed, int *back
  * PING within redis_timeout_ms (a frozen Redis keeps the socket open), or rds_stop(). */
 static int chan_loop(rds_t *r, redisContext *c, int *backoff, char *err, size_t errlen)
 {
-    const char *argv[ROUTE_MAX + 1];
+    const char *argv[ROUTE_MAX + 2];
     int argc = 0, ping_owed = 0;
     argv[argc++] = "SUBSCRIBE";
+    if (r->relay_on)
+        argv[argc++] = r->relay_channel;
     for (int i = 0; i < r->nstreams; i++)
         if (r->readers[i].route && r->readers[i].route->kind == ROUTE_CHANNEL)
             argv[argc++] = r->readers[i].key;

@@ -133,6 +133,9 @@ struct rds {
     pthread_t chan_thread;
     int chan_ok;
     rds_conn_t chan_conn;      /* the channel thread's SUBSCRIBE connection */
+    int relay_on;              /* client rooms or relay_events: the channel thread reads relays */
+    char relay_channel[CFG_NAME_MAX + 32]; /* "<prefix>:dualgate:relay" */
+    _Atomic uint64_t relays_received, relays_malformed, relays_published;
 
     atomic_int stopping;
     int started, stopped;
@@ -156,6 +159,9 @@ struct rds {
     atomic_int req_live;
     _Atomic uint64_t logs_published, logs_dropped;
 };
+
+/* rds_relay.c: one message of the relay channel (channel thread): published to its room. */
+void rds_relay_message(rds_t *r, const char *s, size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* rds_conn.c: time, waiting, connections, replies                                            */

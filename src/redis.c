@@ -179,6 +179,8 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
         }
     }
     r->names[r->nstreams] = NULL;
+    r->relay_on = cfg->nclient_rooms > 0 || cfg->nrelay_events > 0;
+    snprintf(r->relay_channel, sizeof(r->relay_channel), "%s:dualgate:relay", cfg->prefix);
     return r;
 }
 
@@ -210,7 +212,7 @@ int rds_start(rds_t *r)
             goto fail;
         r->readers[i].thread_ok = 1;
     }
-    if (r->nchannels) {
+    if (r->nchannels || r->relay_on) {
         if (start_thread(&r->chan_thread, rds_chan_main, r) != 0)
             goto fail;
         r->chan_ok = 1;

@@ -288,7 +288,7 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->cn.pending_max = (size_t)cfg->queue_max_bytes + (1u << 20);
     s->sse_env = (sst_env_t){.cfg = cfg, .bk = broker, .rds = rds, .adm = &s->adm, .cn = &s->cn,
                              .names = rds_stream_names(rds), .nstreams = rds_nstreams(rds),
-                             .stats = &s->sse_stats, .rp_stats = &s->rp_stats};
+                             .stats = &s->sse_stats, .rp_stats = &s->rp_stats, .auth_stats = &s->auth_stats};
     return s;
 }
 
@@ -319,7 +319,8 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         elg_start(s->loops) != DG_OK)
         goto fail_mem;
     gt_cfg_t gc = {cfg->header_timeout_ms, cfg->max_pending_heads, 16384, GATE_BODY_MAX};
-    sio_deps_t sd = {s->hx, s->bk, s->rds, s->loops, &s->cn, &s->rp_stats};
+    sio_deps_t sd = {s->hx,          s->bk,     s->rds,          s->loops, &s->cn,
+                     &s->rp_stats,   s->verifier, &s->acl,      &s->auth_stats};
     sse_auth_t sa = {s->verifier, &s->acl, &s->auth_stats};
     if (!(s->gate = gt_new(elg_get(s->loops, 0), &gc)) ||
         !(s->sse = sse_http_new(&s->hx, &s->sse_env, s->loops, &sa)) || !(s->sio = sio_new(&sd)))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "decode.h"
@@ -30,6 +31,32 @@ void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_
 void sio_app_free(sio_app_t *a)
 {
     sio_binasm_free(&a->binasm);
+    for (int i = 0; i < SIO_APP_NNSP; i++)
+        auth_claims_clear(&a->claims[i]);
+    if (a->hs_token)
+        memset(a->hs_token, 0, a->hs_token_len);
+    free(a->hs_token);
+    a->hs_token = NULL;
+    free(a->rooms);
+    a->rooms = NULL;
+}
+
+void sio_app_set_auth(sio_app_t *a, const sio_app_auth_t *auth)
+{
+    a->auth = auth;
+}
+
+int sio_app_set_token(sio_app_t *a, const char *tok, size_t len, int malformed)
+{
+    a->hs_token_bad = malformed;
+    if (!len)
+        return DG_OK;
+    if (!(a->hs_token = malloc(len + 1)))
+        return DG_ENOMEM;
+    memcpy(a->hs_token, tok, len);
+    a->hs_token[len] = '\0';
+    a->hs_token_len = len;
+    return DG_OK;
 }
 
 int sio_app_connected(const sio_app_t *a)
@@ -147,6 +174,114 @@ const char *sio_app_nsp_name(unsigned bit)
     return bit == SIO_APP_NSP_LOGS ? "/logs" : bit == SIO_APP_NSP_CUSTOM ? "/custom" : "/";
 }
 
+/* Index of a namespace bit into the per-namespace arrays. */
+static int ns_index(unsigned bit)
+{
+    return bit == SIO_APP_NSP_MAIN ? 0 : bit == SIO_APP_NSP_LOGS ? 1 : 2;
+}
+
+static int auth_on(const sio_app_t *a)
+{
+    return a->auth && a->auth->verifier;
+}
+
+/* The verified claims of namespace bit, NULL when anonymous. */
+static const auth_claims_t *claims_of(const sio_app_t *a, unsigned bit)
+{
+    int i = ns_index(bit);
+    return a->authed[i] ? &a->claims[i] : NULL;
+}
+
+/* The access rules say yes (no rules: everything is allowed). Refusals are counted. */
+static int allows(const sio_app_t *a, int what, unsigned bit)
+{
+    if (!a->auth || !a->auth->acl)
+        return 1;
+    /* owner terms need the job's data, which is not read for a subscription: they deny */
+    if (acl_allows(a->auth->acl, what, claims_of(a, bit), NULL, 0))
+        return 1;
+    if (a->auth->stats)
+        atomic_fetch_add(&a->auth->stats->forbidden, 1);
+    return 0;
+}
+
+static void count_refused(const sio_app_t *a, int fail)
+{
+    if (a->auth->stats && fail > AUTH_OK && fail < AUTH_NFAIL)
+        atomic_fetch_add(&a->auth->stats->refused[fail], 1);
+}
+
+/* Verifies the token of a CONNECT to bit: its auth object's token, else the handshake's.
+ * Returns AUTH_OK (claims stored when there was a token) or why it is refused. */
+static int authenticate(sio_app_t *a, const sio_packet_t *p, unsigned bit)
+{
+    int i = ns_index(bit), fail = AUTH_MALFORMED;
+    auth_claims_clear(&a->claims[i]);
+    a->authed[i] = 0;
+    a->warn_at[i] = a->close_at[i] = 0;
+    if (!auth_on(a))
+        return AUTH_OK;
+    char *tok = malloc(AUTH_TOKEN_MAX + 1);
+    const char *t = tok;
+    size_t tlen = 0;
+    if (!tok)
+        return AUTH_MALFORMED;
+    int rc = auth_sio_token(p->data ? p->data : "", p->data ? p->data_len : 0, tok,
+                            AUTH_TOKEN_MAX + 1, &tlen);
+    if (rc == DG_ENOTFOUND && a->hs_token) {
+        t = a->hs_token;
+        tlen = a->hs_token_len;
+        rc = DG_OK;
+    } else if (rc == DG_ENOTFOUND && a->hs_token_bad) {
+        rc = DG_EPROTO;
+    }
+    if (rc == DG_ENOTFOUND) {
+        fail = a->cfg->auth == CFG_AUTH_REQUIRED ? AUTH_MISSING : AUTH_OK;
+    } else if (rc == DG_OK &&
+               auth_verify(a->auth->verifier, t, tlen, (long long)time(NULL), &a->claims[i],
+                           &fail, NULL, 0) == DG_OK) {
+        fail = AUTH_OK;
+        a->authed[i] = 1;
+        a->warn_at[i] = auth_warn_at(a->auth->verifier, &a->claims[i]);
+        a->close_at[i] = auth_close_at(a->auth->verifier, &a->claims[i]);
+        if (a->auth->stats)
+            atomic_fetch_add(&a->auth->stats->accepted, 1);
+    }
+    memset(tok, 0, tlen < AUTH_TOKEN_MAX ? tlen : AUTH_TOKEN_MAX);
+    free(tok);
+    count_refused(a, fail);
+    return fail;
+}
+
+/* The rooms a connect to "/" brings by itself: the user's own room and `all`. Joined through
+ * the ops, so connection-state recovery restores them like any other room. */
+static void join_own_rooms(sio_app_t *a)
+{
+    char room[ROUTE_ROOM_MAX];
+    const auth_claims_t *c = claims_of(a, SIO_APP_NSP_MAIN);
+    if (!a->auth || !a->auth->acl)
+        return;
+    if (c && acl_user_room(a->auth->acl, c, room, sizeof(room)) > 0)
+        a->ops.join(a->ops.ud, room, NULL);
+    if (a->auth->join_all && acl_allows_room(a->auth->acl, c, "all", 3))
+        a->ops.join(a->ops.ud, "all", NULL);
+}
+
+/* `connected {socketId, userId}` after a connect to "/" (the MetaRGB client waits for it). */
+static void send_connected(sio_app_t *a)
+{
+    const auth_claims_t *c = claims_of(a, SIO_APP_NSP_MAIN);
+    if (!a->cfg->connected_event || a->cfg->conformance)
+        return;
+    json_t *o = json_pack("{s:s?,s:s?}", "socketId", a->sid[0][0] ? a->sid[0] : NULL, "userId",
+                          c ? c->sub : NULL);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text)
+        send_event(a, "/", "connected", text, strlen(text), 0);
+    free(text);
+    json_decref(o);
+}
+
 /* A connect to bit that starts from nothing: its rooms, a new pid, the CONNECT answer. data:
  * the CONNECT's payload (the conformance suite's server echoes it). */
 static int connect_fresh(sio_app_t *a, unsigned bit, const char *data, size_t data_len)
@@ -160,6 +295,9 @@ static int connect_fresh(sio_app_t *a, unsigned bit, const char *data, size_t da
         a->ops.fresh(a->ops.ud, bit, pid);
     if (bit == SIO_APP_NSP_LOGS && a->ops.join(a->ops.ud, "logs", NULL) != DG_OK)
         return fail(a, DG_ENOMEM, "cannot join the logs room");
+    if (bit == SIO_APP_NSP_MAIN)
+        join_own_rooms(a);
+    memcpy(a->sid[ns_index(bit)], sid, sizeof(sid));
     a->nsps |= bit;
     a->connected_once = 1;
     atomic_fetch_add(&a->stats->connects, 1);
@@ -172,6 +310,8 @@ static int connect_fresh(sio_app_t *a, unsigned bit, const char *data, size_t da
         else
             send_event(a, nsp, "auth", "{}", 2, 0);
     }
+    if (bit == SIO_APP_NSP_MAIN)
+        send_connected(a);
     return DG_OK;
 }
 
@@ -205,6 +345,17 @@ static int on_connect(sio_app_t *a, const sio_packet_t *p, unsigned bit, const c
     }
     if ((a->nsps | a->restoring) & bit)
         return fail(a, DG_EPROTO, "CONNECT to a namespace already connected");
+    /* who it is before anything else, a restore included: a state id is no credential */
+    const char *refusal = NULL;
+    if (authenticate(a, p, bit) != AUTH_OK)
+        refusal = "unauthorized";
+    else if (bit == SIO_APP_NSP_LOGS && !allows(a, ACL_LOGS, bit))
+        refusal = "forbidden";
+    if (refusal) {
+        char buf[SIO_HDR_MAX + 64];
+        send_text(a, buf, sio_encode_connect_error(buf, sizeof(buf), nsp, refusal));
+        return DG_OK;
+    }
     char pid[EIO_SID_LEN + 1], offset[SIO_APP_OFFSET_MAX];
     int has_offset = 0;
     if (a->ops.restore && bit != SIO_APP_NSP_CUSTOM &&
@@ -230,9 +381,18 @@ void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered)
     atomic_fetch_add(&a->stats->connects, 1);
 }
 
+static void leave_client_rooms(sio_app_t *a);
+
 static void on_disconnect(sio_app_t *a, unsigned bit)
 {
+    int i = ns_index(bit);
     a->nsps &= ~bit;
+    if (bit == SIO_APP_NSP_MAIN)
+        leave_client_rooms(a);
+    auth_claims_clear(&a->claims[i]);
+    a->authed[i] = 0;
+    a->warn_at[i] = a->close_at[i] = 0;
+    a->sid[i][0] = '\0';
     if (a->ops.forget)
         a->ops.forget(a->ops.ud, bit);
     if (bit == SIO_APP_NSP_MAIN) {
@@ -308,6 +468,10 @@ static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *a
     err = id_text(a, idv, id, cap, queue_room ? "queue is required" : "jobId is required");
     if (err)
         goto out;
+    if (subscribe && !allows(a, queue_room ? ACL_QUEUES : ACL_JOBS, SIO_APP_NSP_MAIN)) {
+        err = "forbidden";
+        goto out;
+    }
     if (queue_room) {
         if (cfg_queue_index(cfg, id) < 0) {
             err = "unknown queue";
@@ -368,6 +532,8 @@ static void on_all_jobs(sio_app_t *a, const sio_packet_t *p, const json_t *arg, 
         else
             f.streams |= 1u << qi;
     }
+    if (!err && subscribe && !allows(a, ACL_QUEUES, SIO_APP_NSP_MAIN))
+        err = "forbidden";
     if (!err && subscribe) {
         int rc = a->ops.join(a->ops.ud, "all-jobs", &f);
         err = rc == DG_ELIMIT ? "too many subscriptions" : rc != DG_OK ? "out of memory" : NULL;
@@ -386,6 +552,11 @@ static void on_log(sio_app_t *a, const sio_packet_t *p, const json_t *entry)
     char *text = entry ? json_dumps(entry, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     dec_event_t ev = {0};
     int ok = 0;
+    if (!allows(a, ACL_LOGS_WRITE, SIO_APP_NSP_LOGS)) {
+        free(text);
+        ack_result(a, "/logs", p->ack_id, NULL, "forbidden");
+        return;
+    }
     if (text) {
         log_now_iso(now);
         ok = dec_log_normalize(text, strlen(text), now, &ev, err, sizeof(err)) == DG_OK;
@@ -402,6 +573,205 @@ static void on_log(sio_app_t *a, const sio_packet_t *p, const json_t *entry)
     }
     dec_event_clear(&ev);
     free(text);
+}
+
+/* ---------------------------------------------------------------- client rooms and relay */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What a notice or a relayed event carries: the client's own object (if it sent one) with
+ * room, userId and socketId set by us, so no client can speak for another. */
+static char *relay_payload(const sio_app_t *a, const json_t *arg, const char *room)
+{
+    const auth_claims_t *c = claims_of(a, SIO_APP_NSP_MAIN);
+    json_t *o = json_is_object(arg) ? json_deep_copy(arg) : json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "room", json_string(room));
+    json_object_set_new(o, "userId", c ? json_string(c->sub) : json_null());
+    json_object_set_new(o, "socketId", a->sid[0][0] ? json_string(a->sid[0]) : json_null());
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+/* event to the other members of room, wherever they are connected. */
+static int relay_to(sio_app_t *a, const char *room, const char *event, const json_t *arg)
+{
+    if (!a->ops.relay)
+        return DG_EINVAL;
+    char *t = relay_payload(a, arg, room);
+    int rc = t ? a->ops.relay(a->ops.ud, room, event, t, strlen(t)) : DG_ENOMEM;
+    free(t);
+    return rc;
+}
+
+static int room_index(const sio_app_t *a, const char *room)
+{
+    for (int i = 0; i < a->nrooms; i++)
+        if (strcmp(a->rooms[i], room) == 0)
+            return i;
+    return -1;
+}
+
+/* The room an event names: a string, or an object's `room`; copied into out. NULL or why not. */
+static const char *room_arg(const json_t *arg, char *out, size_t cap)
+{
+    const json_t *v = json_is_object(arg) ? json_object_get(arg, "room") : arg;
+    if (!json_is_string(v))
+        return "room is required";
+    size_t n = json_string_length(v);
+    if (n == 0 || n >= cap || memchr(json_string_value(v), '\0', n))
+        return "invalid room";
+    memcpy(out, json_string_value(v), n + 1);
+    return NULL;
+}
+
+/* join_room / leave_room: client rooms of a configured type that the access rules allow. */
+static void on_room(sio_app_t *a, const sio_packet_t *p, const json_t *arg, int join)
+{
+    char room[ROUTE_ROOM_MAX];
+    const char *err = room_arg(arg, room, sizeof(room));
+    int k = err ? -1 : room_index(a, room);
+    if (!err && join && k < 0) {
+        int t = relay_room_type(a->cfg, room, strlen(room));
+        const acl_t *acl = a->auth ? a->auth->acl : NULL;
+        if (t == DG_ENOTFOUND)
+            err = "unknown room type";
+        else if (t < 0)
+            err = "invalid room";
+        else if (acl && !acl_allows_room(acl, claims_of(a, SIO_APP_NSP_MAIN), room, strlen(room)))
+            err = "forbidden";
+        else if (a->nrooms >= a->cfg->client_rooms_max)
+            err = "too many rooms";
+        else if (!a->rooms &&
+                 !(a->rooms = calloc((size_t)a->cfg->client_rooms_max, sizeof(*a->rooms))))
+            err = "out of memory";
+        if (err && strcmp(err, "forbidden") == 0 && a->auth->stats)
+            atomic_fetch_add(&a->auth->stats->forbidden, 1);
+        int rc = err ? DG_OK : a->ops.join(a->ops.ud, room, NULL);
+        if (rc == DG_ELIMIT)
+            err = "too many subscriptions";
+        else if (rc != DG_OK)
+            err = "out of memory";
+        if (!err) {
+            memcpy(a->rooms[a->nrooms++], room, strlen(room) + 1);
+            atomic_fetch_add(&a->stats->room_joins, 1);
+            relay_to(a, room, "user_joined", NULL);
+        }
+    } else if (!err && !join && k >= 0) {
+        relay_to(a, room, "user_left", NULL);
+        a->ops.leave(a->ops.ud, room);
+        a->nrooms--;
+        if (k != a->nrooms)
+            memcpy(a->rooms[k], a->rooms[a->nrooms], sizeof(a->rooms[k]));
+    }
+    ack_result(a, NULL, p->ack_id, err ? NULL : room, err);
+}
+
+/* An allow-listed client event for a room the socket joined: to the room's other members,
+ * within the socket's rate (relay.h). */
+static void on_relay(sio_app_t *a, const sio_packet_t *p, const char *name, size_t nlen,
+                     const json_t *arg)
+{
+    char room[ROUTE_ROOM_MAX], ev[NAME_MAX_BYTES];
+    const char *err = room_arg(arg, room, sizeof(room));
+    relay_limit_t l = relay_limit_of(a->cfg);
+    long long now = mono_ms();
+    memcpy(ev, name, nlen);
+    ev[nlen] = '\0';
+    if (!a->bucket_ready) {
+        relay_bucket_init(&a->bucket, &l, now);
+        a->bucket_ready = 1;
+    }
+    if (!err && room_index(a, room) < 0)
+        err = "not in room";
+    if (!err && !relay_bucket_take(&a->bucket, &l, now)) {
+        atomic_fetch_add(&a->stats->relay_limited, 1);
+        err = "rate limited";
+    }
+    if (!err && relay_to(a, room, ev, arg) != DG_OK)
+        err = "relay unavailable";
+    if (!err)
+        atomic_fetch_add(&a->stats->relayed, 1);
+    ack_result(a, NULL, p->ack_id, err ? NULL : room, err);
+}
+
+static void leave_client_rooms(sio_app_t *a)
+{
+    for (int i = 0; i < a->nrooms; i++) {
+        relay_to(a, a->rooms[i], "user_left", NULL);
+        a->ops.leave(a->ops.ud, a->rooms[i]);
+    }
+    a->nrooms = 0;
+}
+
+void sio_app_closing(sio_app_t *a)
+{
+    /* notices only: the broker memberships and the recovery state are the session's */
+    for (int i = 0; i < a->nrooms; i++)
+        relay_to(a, a->rooms[i], "user_left", NULL);
+}
+
+/* An application-level ping (the MetaRGB client's): pong {timestamp}, as an ack when asked. */
+static void on_ping(sio_app_t *a, const sio_packet_t *p, const char *nsp)
+{
+    struct timespec ts;
+    char body[64];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(body, sizeof(body), "{\"timestamp\":%lld}",
+                     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (p->ack_id >= 0)
+        send_ack(a, nsp, p->ack_id, body, (size_t)n, 0);
+    else
+        send_event(a, nsp, "pong", body, (size_t)n, 0);
+}
+
+/* ---------------------------------------------------------------- token expiry */
+
+long long sio_app_auth_deadline(const sio_app_t *a)
+{
+    long long at = 0;
+    for (int i = 0; i < SIO_APP_NNSP; i++) {
+        if (!(a->nsps & (1u << i)) || !a->authed[i])
+            continue;
+        if (a->warn_at[i] && (!at || a->warn_at[i] < at))
+            at = a->warn_at[i];
+        if (a->close_at[i] && (!at || a->close_at[i] < at))
+            at = a->close_at[i];
+    }
+    return at;
+}
+
+int sio_app_auth_timer(sio_app_t *a, long long now)
+{
+    int closed = 0;
+    for (int i = 0; i < SIO_APP_NNSP; i++) {
+        unsigned bit = 1u << i;
+        const char *nsp = sio_app_nsp_name(bit);
+        if (!(a->nsps & bit) || !a->authed[i])
+            continue;
+        if (a->close_at[i] && now >= a->close_at[i]) {
+            char buf[SIO_HDR_MAX + 8];
+            send_text(a, buf, sio_encode_disconnect(buf, sizeof(buf), nsp));
+            on_disconnect(a, bit);
+            if (a->auth->stats)
+                atomic_fetch_add(&a->auth->stats->expired_closed, 1);
+            closed = 1;
+        } else if (a->warn_at[i] && now >= a->warn_at[i]) {
+            char body[64];
+            a->warn_at[i] = 0;
+            int n = snprintf(body, sizeof(body), "{\"expiresIn\":%lld}",
+                             auth_expires_in(&a->claims[i], now));
+            send_event(a, nsp, "token_expiring_soon", body, (size_t)n, 0);
+        }
+    }
+    return closed && !a->nsps && !a->restoring;
 }
 
 /* ---------------------------------------------------------------- events */
@@ -430,6 +800,27 @@ static void on_event(sio_app_t *a, const sio_packet_t *p, unsigned bit, const ch
             send_ack(a, nsp, p->ack_id, args, alen, p->nattach);
             send_attachments(a, p->nattach);
         }
+        return;
+    }
+    if (!a->cfg->conformance && name_is(name, nlen, "ping")) {
+        on_ping(a, p, nsp);
+        return;
+    }
+    int room_op = 0;
+    if (bit == SIO_APP_NSP_MAIN && a->cfg->nclient_rooms && name_is(name, nlen, "join_room"))
+        room_op = 1;
+    else if (bit == SIO_APP_NSP_MAIN && a->cfg->nclient_rooms && name_is(name, nlen, "leave_room"))
+        room_op = -1;
+    else if (bit == SIO_APP_NSP_MAIN && relay_event_allowed(a->cfg, name, nlen))
+        room_op = 2;
+    if (room_op) {
+        json_t *arr = json_loadb(p->data, p->data_len, 0, NULL);
+        const json_t *arg = arr ? json_array_get(arr, 1) : NULL;
+        if (room_op == 2)
+            on_relay(a, p, name, nlen < NAME_MAX_BYTES ? nlen : NAME_MAX_BYTES - 1, arg);
+        else
+            on_room(a, p, arg, room_op > 0);
+        json_decref(arr);
         return;
     }
     int sub = 0, queue_room = 0;

@@ -30,7 +30,17 @@ typedef struct endpoint {
 typedef struct wsinfo {
     char sid[EIO_SID_LEN + 1];
     int echo;
+    char *authz; /* the upgrade request's Authorization header (malloc'd), NULL for none */
 } wsinfo_t;
+
+static void wsinfo_free(wsinfo_t *w)
+{
+    if (w && w->authz) {
+        memset(w->authz, 0, strlen(w->authz));
+        free(w->authz);
+    }
+    free(w);
+}
 
 static endpoint_t ep_sio, ep_eio;
 
@@ -61,6 +71,7 @@ static int handshake(sio_t *h, struct mg_connection *c, int echo)
     sess_t *s = sess_new(h, EIO_TRANSPORT_POLLING, echo);
     if (!s)
         return httpx_send_error(&h->d.hx, c, 503, "unavailable", "out of memory", NULL);
+    sess_auth_header(s, mg_get_header(c, "Authorization"));
     if (sess_insert(s) != DG_OK) {
         sess_unref(s);
         adm_count_refused(h->d.hx.adm, 0);
@@ -358,6 +369,9 @@ static int ws_connect(const struct mg_connection *c, void *cbdata)
     }
     memcpy(w->sid, q.sid, sizeof(w->sid) - 1);
     w->echo = ep->echo;
+    const char *authz = mg_get_header(c, "Authorization");
+    if (authz && !q.sid[0] && h->auth.verifier)
+        w->authz = strdup(authz); /* NULL on ENOMEM: the CONNECT's own token still works */
     mg_set_user_connection_data(c, w);
     return 0;
 }
@@ -390,7 +404,7 @@ static void ws_ready(struct mg_connection *c, void *cbdata)
     if (fd < 0) {
         log_error("sio", "cannot take the WebSocket over: %s", why);
         adm_release(h->d.hx.adm, ADM_WEBSOCKET);
-        free(w);
+        wsinfo_free(w);
         return; /* CivetWeb keeps it and closes it (no data handler) */
     }
     sess_t *s;
@@ -399,7 +413,7 @@ static void ws_ready(struct mg_connection *c, void *cbdata)
         if (!s) {
             adm_release(h->d.hx.adm, ADM_WEBSOCKET);
             close_raw(fd, WS_CLOSE_POLICY);
-            free(w);
+            wsinfo_free(w);
             return;
         }
         sio_ws_start(s, fd, 1);
@@ -409,13 +423,14 @@ static void ws_ready(struct mg_connection *c, void *cbdata)
             adm_release(h->d.hx.adm, ADM_WEBSOCKET);
             close_raw(fd, 1013); /* try again later */
             sess_unref(s);
-            free(w);
+            wsinfo_free(w);
             return;
         }
+        sess_auth_header(s, w->authz);
         sio_ws_start(s, fd, 0);
     }
     sess_unref(s);
-    free(w);
+    wsinfo_free(w);
 }
 
 static int ws_data(struct mg_connection *c, int flags, char *data, size_t len, void *cbdata)
@@ -437,7 +452,7 @@ static void ws_close(const struct mg_connection *c, void *cbdata)
     /* CivetWeb reuses connection structs: forget this one before returning. */
     mg_set_user_connection_data(c, NULL);
     adm_release(ep->h->d.hx.adm, ADM_WEBSOCKET);
-    free(w);
+    wsinfo_free(w);
 }
 
 /* ================================================================ lifecycle, health */
@@ -484,6 +499,12 @@ sio_t *sio_new(const sio_deps_t *deps)
         return NULL;
     h->d = *deps;
     h->cfg = deps->hx.cfg;
+    /* `all` rooms exist when a route's template is `all` */
+    const route_table_t *rt = rds_routes(deps->rds);
+    int join_all = 0;
+    for (int i = 0; rt && i < rt->n; i++)
+        join_all |= rt->route[i].room.all;
+    h->auth = (sio_app_auth_t){deps->verifier, deps->acl, deps->auth_stats, join_all};
     const cfg_t *cfg = h->cfg;
     h->scfg_sio = (eio_sess_cfg_t){cfg->ping_interval_ms, cfg->ping_timeout_ms,
                                    cfg->connect_timeout_ms, SIO_UPGRADE_TIMEOUT_MS};

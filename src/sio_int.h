@@ -68,6 +68,7 @@ typedef struct sess_rec {
 
 struct sio {
     sio_deps_t d;
+    sio_app_auth_t auth; /* every session's token checks */
     const cfg_t *cfg;
     eio_sess_cfg_t scfg_sio, scfg_eio;
     atomic_int stopping;
@@ -115,6 +116,7 @@ struct sess {
     el_task_t drain_task;
     int64_t drain_in;
     int64_t grace_until;         /* 0: the grace was never used, -1: used up */
+    int64_t expire_at;           /* an expired token left no namespace: close then (0: no) */
     sess_rec_t rec;
     /* lock */
     pthread_mutex_t lock;
@@ -132,6 +134,9 @@ struct sess {
 /* A new session on a picked loop, with one reference for the caller, not in the table. */
 sess_t *sess_new(sio_t *h, int transport, int echo);
 void sess_ref(sess_t *s);
+/* The handshake request's Authorization header value (NULL: none) for the session's CONNECTs.
+ * Before the session takes input. Thread: the creating thread. */
+void sess_auth_header(sess_t *s, const char *value);
 void sess_unref(sess_t *s);
 /* Makes s findable (the table takes a reference) and, unless echo, counts it as waiting for
  * its CONNECT. Returns 0, or DG_ELIMIT when max_connections sessions exist or too many wait

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dg.h"
 #include "log.h"
@@ -221,6 +222,8 @@ int sess_has_output(sess_t *s)
 static void deliver(bk_sub_t *sub, msg_t *m)
 {
     sess_t *s = sub->owner;
+    if (m->kind == MSG_RELAY && m->ns && strcmp(m->ns, s->sid) == 0)
+        return; /* this session's own relayed event came back through Redis */
     pthread_mutex_lock(&s->lock);
     push_locked(s, m);
     pthread_mutex_unlock(&s->lock);
@@ -257,6 +260,27 @@ static void ready_run(el_ready_t *r)
 
 /* ================================================================ timer */
 
+/* How long a session whose token expired waits for its DISCONNECT to go out before it closes
+ * (socket.io-client closes by itself on a server DISCONNECT of its last namespace). */
+#define SIO_EXPIRE_GRACE_MS 1000
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The application's next token deadline (epoch seconds) on the loop's clock, -1 for none. */
+static int64_t auth_deadline_ms(const sess_t *s)
+{
+    long long at = s->echo || s->torn ? 0 : sio_app_auth_deadline(&s->app);
+    if (!at)
+        return -1;
+    int64_t in = (int64_t)at * 1000 - wall_ms();
+    return el_now_ms() + (in > 0 ? in : 0);
+}
+
 /* Re-arms the session timer for its next deadline. Thread: s's loop. */
 static void arm_timer(sess_t *s)
 {
@@ -273,6 +297,11 @@ static void arm_timer(sess_t *s)
     int64_t save = rec_deadline(s);
     if (save >= 0 && (at < 0 || save < at))
         at = save;
+    int64_t tok = auth_deadline_ms(s);
+    if (tok >= 0 && (at < 0 || tok < at))
+        at = tok;
+    if (s->expire_at && (at < 0 || s->expire_at < at))
+        at = s->expire_at;
     if (at < 0)
         el_timer_cancel(s->loop, &s->timer);
     else
@@ -289,6 +318,13 @@ static void timer_run(sess_t *s)
         sess_teardown(s, EIO_REASON_SERVER);
         return;
     }
+    if (s->expire_at && now >= s->expire_at) {
+        sess_teardown(s, EIO_REASON_SERVER);
+        return;
+    }
+    if (!s->torn && !s->echo && sio_app_auth_deadline(&s->app) &&
+        sio_app_auth_timer(&s->app, (long long)(wall_ms() / 1000)) && !s->expire_at)
+        s->expire_at = now + SIO_EXPIRE_GRACE_MS;
     if (!s->torn)
         rec_timer(s, now);
     cn_t *probe = NULL;
@@ -410,6 +446,8 @@ void sess_teardown(sess_t *s, int reason)
         cn_ref(get); /* it detaches itself when it answers */
     pthread_mutex_unlock(&s->lock);
 
+    if (!s->echo)
+        sio_app_closing(&s->app);
     bk_leave_all(h->d.bk, &s->sub);
     rec_teardown(s);
     table_remove(s);
@@ -512,6 +550,32 @@ static int app_publish_log(void *ud, int level, const char *ns, const char *json
     return rds_publish_log(s->h->d.rds, level, ns, json, len);
 }
 
+static int h_auth_on(const sess_t *s)
+{
+    return s->h->auth.verifier != NULL;
+}
+
+/* Relayed client events go through Redis to every instance (this one included: the channel
+ * thread publishes them to the room); the sender skips its own by the origin sid. */
+static int app_relay(void *ud, const char *room, const char *event, const char *json, size_t len)
+{
+    sess_t *s = ud;
+    return rds_relay_publish(s->h->d.rds, room, event, s->sid, json, len);
+}
+
+void sess_auth_header(sess_t *s, const char *value)
+{
+    const char *tok = NULL;
+    size_t len = 0;
+    if (!value || !h_auth_on(s) || s->echo)
+        return;
+    int rc = auth_bearer(value, strlen(value), &tok, &len);
+    if (rc == DG_OK)
+        sio_app_set_token(&s->app, tok, len, 0);
+    else if (rc != DG_ENOTFOUND)
+        sio_app_set_token(&s->app, NULL, 0, 1);
+}
+
 int sess_input_packet(sess_t *s, const eio_packet_t *p)
 {
     pthread_mutex_lock(&s->lock);
@@ -560,6 +624,8 @@ int sess_input_packet(sess_t *s, const eio_packet_t *p)
         eio_sess_app_connected(&s->es);
         pthread_mutex_unlock(&s->lock);
         arm_timer(s);
+    } else if (h_auth_on(s)) {
+        arm_timer(s); /* a CONNECT with a token may bring a deadline */
     }
     return DG_OK;
 }
@@ -674,7 +740,10 @@ sess_t *sess_new(sio_t *h, int transport, int echo)
     }
     if (!echo)
         ops.job_state = app_job_state;
+    if (!echo && (h->cfg->nrelay_events || h->cfg->nclient_rooms))
+        ops.relay = app_relay;
     sio_app_init(&s->app, h->cfg, &ops, &h->app_stats);
+    sio_app_set_auth(&s->app, &h->auth);
     rec_init(s);
     atomic_fetch_add(&h->nsessions, 1);
     atomic_fetch_add(transport == EIO_TRANSPORT_POLLING ? &h->opened_polling : &h->opened_websocket,

@@ -161,6 +161,8 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c,
     } else if (strcmp(uri, "/sse/all-jobs") == 0) {
         /* every job event of every queue (the NestJS gateway's all-jobs room); ?queue=a,b
          * keeps some queues */
+        if (!acl_allows(acl, ACL_QUEUES, claims, NULL, 0))
+            return *err = "not allowed to follow every queue", 403;
         snprintf(r->room, sizeof(r->room), "all-jobs");
         r->follow = all_queues;
         int n = httpx_query(c, "queue", val, sizeof(val));
@@ -268,6 +270,11 @@ int sse_http_handler(struct mg_connection *c, void *cbdata)
     int status = authenticate(h, c, &claims, &have);
     if (!status)
         status = parse_target(h, c, have ? &claims : NULL, r, &err);
+    if (!status && have) {
+        r->warn_at = auth_warn_at(h->auth.verifier, &claims);
+        r->close_at = auth_close_at(h->auth.verifier, &claims);
+        r->exp = claims.has_exp ? claims.exp : 0;
+    }
     auth_claims_clear(&claims);
     if (status) {
         free(r);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "catchup.h"
 #include "dg.h"
@@ -38,6 +40,7 @@ typedef struct sst {
     cu_t *catchup;    /* a late job subscriber's `state` events, sent before the live queue */
     int live;         /* past the replay (and the state): queued live events go out */
     el_timer_t timer; /* heartbeat and the soft limit's deadline */
+    el_timer_t expiry; /* the token's warning and end (req.warn_at / req.close_at) */
 } sst_t;
 
 static sst_t *of(cn_t *c)
@@ -81,6 +84,10 @@ static void wake(bk_sub_t *sub)
 static void add_event(sst_t *s, cn_out_t *o, msg_t *m)
 {
     uint32_t bit = 1u << m->stream;
+    if (m->kind == MSG_RELAY) { /* a relayed client event has no place in a cursor */
+        cn_out_msg(o, m, m->sse, m->sse_len);
+        return;
+    }
     if ((s->cursor.known & bit) && cur_id_cmp(m->id, s->cursor.pos[m->stream]) <= 0)
         return;
     s->cursor.pos[m->stream] = m->id;
@@ -275,6 +282,54 @@ static void timer_cb(el_timer_t *t)
     el_timer_arm(cn_loop(c), &s->timer, at);
 }
 
+/* ---------------------------------------------------------------- token expiry */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arms the expiry timer for the next token deadline (epoch seconds), if any. */
+static void arm_expiry(sst_t *s)
+{
+    long long at = s->req.warn_at && (!s->req.close_at || s->req.warn_at < s->req.close_at)
+                       ? s->req.warn_at
+                       : s->req.close_at;
+    if (!at)
+        return;
+    int64_t in = (int64_t)at * 1000 - wall_ms();
+    el_timer_arm(cn_loop(s->cn), &s->expiry, el_now_ms() + (in > 0 ? in : 0));
+}
+
+static void expiry_cb(el_timer_t *t)
+{
+    sst_t *s = DG_CONTAINER_OF(t, sst_t, expiry);
+    cn_t *c = s->cn;
+    long long now = (long long)(wall_ms() / 1000);
+    if (cn_closed(c) || cn_finishing(c))
+        return;
+    if (s->req.close_at && now >= s->req.close_at) {
+        if (s->env->auth_stats)
+            atomic_fetch_add(&s->env->auth_stats->expired_closed, 1);
+        cn_finish(c, CN_CLOSE_DONE); /* what was queued goes out first */
+        return;
+    }
+    if (s->req.warn_at && now >= s->req.warn_at) {
+        char json[64];
+        buf_t b = BUF_INIT;
+        long long left = s->req.exp > now ? s->req.exp - now : 0;
+        int n = snprintf(json, sizeof(json), "{\"expiresIn\":%lld}", left);
+        s->req.warn_at = 0;
+        sse_append_event(&b, NULL, "token_expiring_soon", json, (size_t)n);
+        if (!b.oom)
+            cn_write(c, b.data, b.len);
+        buf_free(&b);
+    }
+    arm_expiry(s);
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 /* A replay chunk or the state answers arrived. */
@@ -375,6 +430,7 @@ static int open_stream(cn_t *c)
             return CN_CLOSE_ERROR;
     }
     arm_timer(s, -1);
+    arm_expiry(s);
     return 0;
 }
 
@@ -392,6 +448,7 @@ static void close_stream(cn_t *c, int reason)
     const sst_env_t *env = s->env;
     bk_leave_all(env->bk, &s->sub); /* no more deliver() or wake() after this */
     el_timer_cancel(cn_loop(c), &s->timer);
+    el_timer_cancel(cn_loop(c), &s->expiry);
     rp_free(s->replay);
     s->replay = NULL;
     cu_free(s->catchup);
@@ -451,6 +508,7 @@ int sst_start(const sst_env_t *env, el_t *l, int fd, const sst_req_t *req)
     s->sub.wake = wake;
     s->sub.owner = s;
     s->timer.cb = timer_cb;
+    s->expiry.cb = expiry_cb;
     pthread_mutex_init(&s->lock, NULL);
     oq_init(&s->q, (uint32_t)env->cfg->queue_max_msgs, (size_t)env->cfg->queue_max_bytes);
     oq_set_soft(&s->q, (size_t)env->cfg->queue_soft_bytes, env->cfg->queue_soft_ms);

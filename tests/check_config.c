@@ -53,6 +53,7 @@ static const char *const all_keys[] = {
     "conformance",
     "recovery",
     "recovery_max_disconnect_ms",
+    "connected_event",
     "log_level",
     "log_publish_level",
     "auth",
@@ -216,6 +217,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.conformance, 0);
     ck_assert_int_eq(c.recovery, 1);
     ck_assert_int_eq(c.recovery_max_disconnect_ms, 120000);
+    ck_assert_int_eq(c.connected_event, 1);
     ck_assert_int_eq(c.log_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.log_publish_level, CFG_LOG_INFO);
     ck_assert_int_eq(c.auth, CFG_AUTH_OFF);
@@ -1348,6 +1350,7 @@ START_TEST(test_dump_defaults)
              "conformance = false\n"
              "recovery = true\n"
              "recovery_max_disconnect_ms = 120000\n"
+             "connected_event = true\n"
              "log_level = info\n"
              "log_publish_level = info\n"
              "auth = off\n"

@@ -81,6 +81,7 @@ static void setup_mode(int conformance)
 {
     cfg_defaults(&cfg);
     cfg.conformance = conformance;
+    cfg.connected_event = 0; /* these cases check the Node original's bytes; see connected_ping */
     memset(&rec, 0, sizeof(rec));
     memset(&stats, 0, sizeof(stats));
     sio_app_ops_t ops = {.ud = &rec, .send = r_send, .join = r_join, .leave = r_leave,
@@ -399,6 +400,88 @@ START_TEST(conformance_echo)
 }
 END_TEST
 
+/* ---- connected, ping, client rooms and relay (auth off: anonymous) ---- */
+
+static char relays[MAXREC][512];
+static int nrelays;
+
+static int r_relay(void *ud, const char *room, const char *event, const char *json, size_t len)
+{
+    (void)ud;
+    snprintf(relays[nrelays++], sizeof(relays[0]), "%s %s %.*s", room, event, (int)len, json);
+    return 0;
+}
+
+static void setup_rooms(void)
+{
+    cfg_defaults(&cfg);
+    snprintf(cfg.client_rooms[0], sizeof(cfg.client_rooms[0]), "chat");
+    cfg.nclient_rooms = 1;
+    cfg.client_rooms_max = 2;
+    snprintf(cfg.relay_events[0], sizeof(cfg.relay_events[0]), "typing");
+    cfg.nrelay_events = 1;
+    cfg.relay_rate_count = 1;
+    cfg.relay_rate_per_ms = 3600000;
+    cfg.relay_burst = 2;
+    memset(&rec, 0, sizeof(rec));
+    memset(&stats, 0, sizeof(stats));
+    nrelays = 0;
+    sio_app_ops_t ops = {.ud = &rec, .send = r_send, .join = r_join, .leave = r_leave,
+                         .leave_all = r_leave_all, .publish_log = r_publish, .relay = r_relay};
+    sio_app_init(&app, &cfg, &ops, &stats);
+}
+
+START_TEST(connected_ping)
+{
+    char want[128];
+    ck_assert_int_eq(msg("0"), 0);
+    ck_assert_int_eq(rec.nsent, 2);
+    snprintf(want, sizeof(want), "42[\"connected\",{\"socketId\":\"%.20s\",\"userId\":null}]",
+             rec.sent[0] + 10);
+    ck_assert_str_eq(rec.sent[1], want);
+    ck_assert_int_eq(msg("25[\"ping\"]"), 0);
+    ck_assert_int_eq(strncmp(rec.sent[2], "435[{\"timestamp\":", 16), 0);
+    ck_assert_int_eq(msg("2[\"ping\"]"), 0);
+    ck_assert_int_eq(strncmp(rec.sent[3], "42[\"pong\",{\"timestamp\":", 23), 0);
+}
+END_TEST
+
+START_TEST(rooms_and_relay)
+{
+    char sid[21];
+    ck_assert_int_eq(msg("0"), 0);
+    memcpy(sid, rec.sent[0] + 10, 20);
+    sid[20] = '\0';
+    int n = rec.nsent;
+    ck_assert_int_eq(msg("21[\"join_room\",\"chat:1\"]"), 0);
+    ck_assert_str_eq(rec.sent[n], "431[{\"success\":true,\"room\":\"chat:1\"}]");
+    ck_assert_str_eq(rec.joins[rec.njoins - 1], "chat:1");
+    char want[256];
+    snprintf(want, sizeof(want), "chat:1 user_joined {\"room\":\"chat:1\",\"userId\":null,\"socketId\":\"%s\"}", sid);
+    ck_assert_str_eq(relays[0], want);
+    ck_assert_int_eq(msg("22[\"join_room\",{\"room\":\"trip:1\"}]"), 0);
+    ck_assert_str_eq(rec.sent[n + 1], "432[{\"success\":false,\"error\":\"unknown room type\"}]");
+    ck_assert_int_eq(msg("23[\"join_room\",\"chat:\"]"), 0);
+    ck_assert_str_eq(rec.sent[n + 2], "433[{\"success\":false,\"error\":\"invalid room\"}]");
+    ck_assert_int_eq(msg("24[\"typing\",{\"room\":\"chat:2\"}]"), 0);
+    ck_assert_str_eq(rec.sent[n + 3], "434[{\"success\":false,\"error\":\"not in room\"}]");
+    /* userId and socketId are ours, whatever the client says */
+    ck_assert_int_eq(msg("25[\"typing\",{\"room\":\"chat:1\",\"userId\":\"x\",\"t\":1}]"), 0);
+    ck_assert_str_eq(rec.sent[n + 4], "435[{\"success\":true,\"room\":\"chat:1\"}]");
+    snprintf(want, sizeof(want), "chat:1 typing {\"room\":\"chat:1\",\"userId\":null,\"t\":1,\"socketId\":\"%s\"}", sid);
+    ck_assert_str_eq(relays[1], want);
+    ck_assert_int_eq(msg("26[\"typing\",\"chat:1\"]"), 0);
+    ck_assert_int_eq(msg("27[\"typing\",\"chat:1\"]"), 0); /* burst 2: over the limit */
+    ck_assert_str_eq(rec.sent[n + 6], "437[{\"success\":false,\"error\":\"rate limited\"}]");
+    ck_assert_int_eq(nrelays, 3);
+    ck_assert_uint_eq(stats.relay_limited, 1);
+    ck_assert_int_eq(msg("28[\"leave_room\",\"chat:1\"]"), 0);
+    ck_assert_str_eq(rec.sent[n + 7], "438[{\"success\":true,\"room\":\"chat:1\"}]");
+    ck_assert_int_eq(strncmp(relays[3], "chat:1 user_left ", 17), 0);
+    ck_assert_str_eq(rec.leaves[rec.nleaves - 1], "chat:1");
+}
+END_TEST
+
 Suite *sio_app_suite(void)
 {
     Suite *s = suite_create("sio_app");
@@ -412,6 +495,11 @@ Suite *sio_app_suite(void)
     tcase_add_test(tc, disconnect_leaves_rooms);
     tcase_add_test(tc, logs_from_clients);
     tcase_add_test(tc, conformance_echo);
+    TCase *tr = tcase_create("rooms");
+    tcase_add_checked_fixture(tr, setup_rooms, teardown_app);
+    tcase_add_test(tr, connected_ping);
+    tcase_add_test(tr, rooms_and_relay);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, tr);
     return s;
 }

@@ -21,8 +21,8 @@ test.before(async () => {
     DUALGATE_CONNECT_TIMEOUT_MS: '400', SOCKETS_CORS_ORIGIN: ORIGIN, DUALGATE_MAX_PAYLOAD: '1000' } });
   // Tiny outbound queues: a client that does not read is closed as a slow consumer.
   slow = await startGateway(redis.url, { env: { DUALGATE_QUEUE_MAX_BYTES: '300' } });
-  // Connection-state recovery off: the Node original's bytes exactly.
-  plain = await startGateway(redis.url, { env: { DUALGATE_RECOVERY: 'false' } });
+  // Connection-state recovery and the `connected` event off: the Node original's bytes exactly.
+  plain = await startGateway(redis.url, { env: { DUALGATE_RECOVERY: 'false', DUALGATE_CONNECTED_EVENT: 'false' } });
   rc = redisClient(redis.url);
   bull = await startBull(redis);
   queues = bull.queues;
@@ -40,12 +40,13 @@ test.after(async () => {
 
 // ---- helpers ----
 
-// A socket.io-client socket that records every event it receives.
+// A socket.io-client socket that records every event it receives but the `connected` greeting
+// (connected_event, sent once on connect; checked in the wire-bytes test with recovery).
 async function connect(url, opts = {}) {
   const s = io(url, { reconnection: false, forceNew: true, ...opts });
   sockets.push(s);
   s.received = [];
-  s.onAny((event, ...args) => s.received.push({ event, args }));
+  s.onAny((event, ...args) => { if (event !== 'connected') s.received.push({ event, args }); });
   await new Promise((resolve, reject) => {
     s.once('connect', resolve);
     s.once('connect_error', reject);
@@ -194,8 +195,10 @@ test('wire bytes with recovery: pid in CONNECT, the offset appended to room even
   const w = new RawWs(`ws://127.0.0.1:${gw.port}/socket.io/?EIO=4&transport=websocket`);
   await w.next();
   w.send('40');
-  const [, pid] = (await w.nextData()).match(/^40\{"sid":"[A-Za-z0-9_-]{20}","pid":"([A-Za-z0-9_-]{20})"\}$/);
+  const [, sid, pid] = (await w.nextData()).match(/^40\{"sid":"([A-Za-z0-9_-]{20})","pid":"([A-Za-z0-9_-]{20})"\}$/);
   assert.ok(pid);
+  // connected_event (on by default): the socket's id, no user without a token
+  assert.equal(await w.nextData(), `42["connected",{"socketId":"${sid}","userId":null}]`);
   w.send('421["subscribe-job",{"jobId":"wire-rec","queue":"http"}]');
   // the state comes first (it holds the queue), then the ack
   assert.equal(await w.nextData(), '42["state",{"queue":"http","jobId":"wire-rec","state":"unknown"}]');

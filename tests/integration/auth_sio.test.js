@@ -1,0 +1,194 @@
+// Tokens, user rooms, client rooms and relay over Socket.IO with real socket.io-client: two
+// dualgate instances on one Redis, HS256 tokens made here with node's crypto (as routes.test.js),
+// tokens from CONNECT's auth.token and from the handshake's Authorization header, routed stream
+// and channel feeding user rooms, `typing` relayed across instances, forbidden subscriptions, and
+// token_expiring_soon then the close for a short-lived token (Socket.IO and SSE).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { io } = require('socket.io-client');
+const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor } = require('./lib');
+
+const SECRET = 'auth-sio-test-secret-0123456789-abcdefghij';
+const AUD = 'dualgate-test';
+const ROUTES = 'stream:app:user-status=user-status-changed@user:{user_id},' +
+  'channel:notifications=notification-received@user:{user_id}';
+
+let redis, gws = [], rc;
+const sockets = [];
+
+const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
+function token(claims, { secret = SECRET, life = 600 } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64({ alg: 'HS256', typ: 'JWT' });
+  const body = b64({ aud: AUD, iat: now, exp: now + life, ...claims });
+  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+async function health(gw) {
+  return JSON.parse((await get(gw.base + '/health')).body);
+}
+
+// A socket that records every event; resolves once `connected` arrived (rooms joined by then),
+// rejects with the connect_error. opts: { token } (auth.token) or { header } (Bearer).
+function connect(gw, { token: t, header, nsp = '/' } = {}) {
+  const opts = { reconnection: false, forceNew: true, transports: ['websocket'] };
+  if (t) opts.auth = { token: t };
+  if (header) opts.extraHeaders = { Authorization: `Bearer ${header}` };
+  const s = io(gw.base + nsp, opts);
+  sockets.push(s);
+  s.received = [];
+  s.onAny((event, ...args) => s.received.push({ event, args }));
+  return new Promise((resolve, reject) => {
+    s.once(nsp === '/' ? 'connected' : 'connect', (info) => { s.info = info; resolve(s); });
+    s.once('connect_error', (e) => { s.close(); reject(e); });
+  });
+}
+const got = (s, name) => s.received.filter((e) => e.event === name).map((e) => e.args[0]);
+const ack = (s, ev, arg) => s.timeout(5000).emitWithAck(ev, arg);
+
+test.before(async () => {
+  redis = await startRedis();
+  const env = { DUALGATE_AUTH: 'required', DUALGATE_JWT_SECRET: SECRET, DUALGATE_JWT_AUDIENCE: AUD,
+    DUALGATE_JWT_CLOCK_SKEW_S: '0', DUALGATE_TOKEN_EXPIRY_WARNING_S: '2', DUALGATE_ROUTES: ROUTES,
+    DUALGATE_CLIENT_ROOMS: 'chat', DUALGATE_RELAY_EVENTS: 'typing,stop_typing',
+    DUALGATE_RELAY_RATE: '5/s', DUALGATE_RELAY_BURST: '3',
+    DUALGATE_ACCESS_QUEUES: 'scope:jobs:admin', DUALGATE_ACCESS_LOGS: 'scope:logs' };
+  gws = [await startGateway(redis.url, { env }), await startGateway(redis.url, { env })];
+  rc = redisClient(redis.url);
+  for (const gw of gws)
+    await waitFor(async () => (await health(gw)).redis.routes.every((r) => r.connected),
+      { what: 'routes subscribed' });
+});
+
+test.after(async () => {
+  for (const s of sockets) s.close();
+  rc.disconnect();
+  for (const gw of gws) {
+    const r = await stop(gw);
+    assert.equal(r.code, 0, 'dualgate exits 0 on SIGTERM');
+  }
+  await stop(redis);
+});
+
+test('valid tokens connect (auth.token and Bearer); missing, expired, wrongly signed, wrong audience get unauthorized', async () => {
+  const before = (await health(gws[0])).auth;
+  const a = await connect(gws[0], { token: token({ sub: 'u1' }) });
+  assert.deepEqual(a.info, { socketId: a.id, userId: 'u1' });
+  const b = await connect(gws[0], { header: token({ sub: 42 }) });
+  assert.deepEqual(b.info, { socketId: b.id, userId: '42' });
+  // ping / pong, as the MetaRGB client does it: an ack when asked, else an event
+  const p = await ack(a, 'ping');
+  assert.ok(Math.abs(p.timestamp - Date.now()) < 5000);
+  a.emit('ping');
+  await waitFor(() => got(a, 'pong').length === 1, { what: 'pong' });
+
+  const bad = [
+    ['missing', {}],
+    ['expired', { token: token({ sub: 'u1' }, { life: -60 }) }],
+    ['signature', { token: token({ sub: 'u1' }, { secret: 'another-secret-0123456789-abcdefghijkl' }) }],
+    ['audience', { header: (() => { const now = Math.floor(Date.now() / 1000);
+      const head = b64({ alg: 'HS256', typ: 'JWT' }), body = b64({ aud: 'other', sub: 'u1', exp: now + 60 });
+      return `${head}.${body}.${crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url')}`; })() }],
+  ];
+  for (const [why, opts] of bad) {
+    await assert.rejects(connect(gws[0], opts), (e) => e.message === 'unauthorized', why);
+  }
+  const after = (await health(gws[0])).auth;
+  assert.equal(after.accepted - before.accepted, 2);
+  for (const [why] of bad) assert.equal(after.refused[why] - before.refused[why], 1, why);
+  a.close();
+  b.close();
+});
+
+test('user rooms fed by a routed stream and a routed channel reach only their user, on both instances', async () => {
+  const s42 = [await connect(gws[0], { token: token({ sub: '42' }) }), await connect(gws[1], { header: token({ sub: '42' }) })];
+  const s7 = [await connect(gws[0], { header: token({ sub: 7 }) }), await connect(gws[1], { token: token({ sub: 7 }) })];
+  await rc.xadd('app:user-status', '*', 'data', JSON.stringify({ user_id: 42, online: true }));
+  await rc.publish('notifications', JSON.stringify({ user_id: 7, text: 'yo' }));
+  await rc.publish('notifications', JSON.stringify({ user_id: '42', text: 'hi' }));
+  for (const s of [...s42, ...s7])
+    await waitFor(() => got(s, 'user-status-changed').length + got(s, 'notification-received').length >= (s7.includes(s) ? 1 : 2),
+      { what: 'routed events' });
+  // one more for 7 through the stream, after which nothing else for anyone can be in flight
+  await rc.xadd('app:user-status', '*', 'user_id', '7', 'status', 'away');
+  for (const s of s7) await waitFor(() => got(s, 'user-status-changed').length === 1, { what: '7 status' });
+  for (const s of s42) {
+    assert.deepEqual(got(s, 'user-status-changed'), [{ user_id: 42, online: true }]);
+    assert.deepEqual(got(s, 'notification-received'), [{ user_id: '42', text: 'hi' }]);
+  }
+  for (const s of s7) {
+    assert.deepEqual(got(s, 'notification-received'), [{ user_id: 7, text: 'yo' }]);
+    assert.deepEqual(got(s, 'user-status-changed'), [{ user_id: '7', status: 'away' }]);
+  }
+  for (const s of [...s42, ...s7]) s.close();
+});
+
+test('join_room / leave_room with acks, user_joined / user_left, typing relayed across instances, rate-limited', async () => {
+  const a = await connect(gws[0], { token: token({ sub: 'alice' }) });
+  const b = await connect(gws[1], { token: token({ sub: 'bob' }) });
+  const c = await connect(gws[1], { token: token({ sub: 'carol' }) });
+  assert.deepEqual(await ack(a, 'join_room', { room: 'chat:1' }), { success: true, room: 'chat:1' });
+  assert.deepEqual(await ack(b, 'join_room', 'chat:1'), { success: true, room: 'chat:1' });
+  assert.deepEqual(await ack(c, 'join_room', 'trip:1'), { success: false, error: 'unknown room type' });
+  assert.deepEqual(await ack(c, 'join_room', 'chat:'), { success: false, error: 'invalid room' });
+  await waitFor(() => got(a, 'user_joined').length === 1, { what: 'user_joined on the other instance' });
+  assert.deepEqual(got(a, 'user_joined'), [{ room: 'chat:1', userId: 'bob', socketId: b.id }]);
+
+  assert.deepEqual(await ack(b, 'typing', { room: 'chat:1', text: 'hel', userId: 'forged' }),
+    { success: true, room: 'chat:1' });
+  await waitFor(() => got(a, 'typing').length === 1, { what: 'typing relayed' });
+  assert.deepEqual(got(a, 'typing'), [{ room: 'chat:1', text: 'hel', userId: 'bob', socketId: b.id }]);
+  // not a member: refused; not relayed back to the sender, nor to a socket outside the room
+  assert.deepEqual(await ack(c, 'typing', { room: 'chat:1' }), { success: false, error: 'not in room' });
+  a.emit('stop_typing', { room: 'chat:1' });
+  await waitFor(() => got(b, 'stop_typing').length === 1, { what: 'stop_typing relayed' });
+  assert.equal(got(b, 'typing').length, 0);
+  assert.equal(got(c, 'typing').length + got(c, 'stop_typing').length, 0);
+  // burst 3: b has used one; the fourth in a row is over the limit
+  const acks = [];
+  for (let i = 0; i < 4; i++) acks.push(await ack(b, 'typing', { room: 'chat:1' }));
+  assert.deepEqual(acks.at(-1), { success: false, error: 'rate limited' });
+
+  assert.deepEqual(await ack(b, 'leave_room', 'chat:1'), { success: true, room: 'chat:1' });
+  await waitFor(() => got(a, 'user_left').length === 1, { what: 'user_left' });
+  assert.deepEqual(got(a, 'user_left'), [{ room: 'chat:1', userId: 'bob', socketId: b.id }]);
+  for (const s of [a, b, c]) s.close();
+});
+
+test('forbidden subscriptions are refused; a granted scope is allowed', async () => {
+  const before = (await health(gws[0])).auth.forbidden;
+  const plain = await connect(gws[0], { token: token({ sub: 'u1' }) });
+  const admin = await connect(gws[0], { token: token({ sub: 'root', scope: 'jobs:admin logs' }) });
+  assert.deepEqual(await ack(plain, 'subscribe-queue', 'http'), { success: false, error: 'forbidden' });
+  assert.deepEqual(await ack(plain, 'subscribe-all-jobs'), { success: false, error: 'forbidden' });
+  assert.deepEqual(await ack(admin, 'subscribe-queue', 'http'), { success: true, room: 'queue:http' });
+  assert.deepEqual(await ack(plain, 'subscribe-job', 'j1'), { success: true, room: 'job:j1' });
+  await assert.rejects(connect(gws[0], { token: token({ sub: 'u1' }), nsp: '/logs' }),
+    (e) => e.message === 'forbidden');
+  await connect(gws[0], { token: token({ sub: 'root', scope: 'logs' }), nsp: '/logs' });
+  assert.equal((await health(gws[0])).auth.forbidden - before, 3);
+  plain.close();
+  admin.close();
+});
+
+test('a short-lived token: token_expiring_soon, then the server disconnects (Socket.IO) or ends the stream (SSE)', async () => {
+  const before = (await health(gws[1])).auth.expired_closed;
+  const t = token({ sub: 'brief' }, { life: 4 });
+  const s = await connect(gws[1], { token: t });
+  const reason = new Promise((resolve) => s.once('disconnect', resolve));
+  const sse = new SseClient(gws[1].base + '/sse/users/me', { Authorization: `Bearer ${t}` });
+  await sse.response;
+  assert.equal(sse.status, 200);
+  await waitFor(() => got(s, 'token_expiring_soon').length === 1, { what: 'token_expiring_soon', timeout: 8000 });
+  const { expiresIn } = got(s, 'token_expiring_soon')[0];
+  assert.ok(expiresIn >= 0 && expiresIn <= 2, `expiresIn ${expiresIn}`);
+  assert.equal(await reason, 'io server disconnect');
+  await waitFor(() => sse.closed, { what: 'the SSE stream to end', timeout: 8000 });
+  const warn = sse.events.filter((e) => e.event === 'token_expiring_soon').map((e) => JSON.parse(e.data));
+  assert.equal(warn.length, 1);
+  assert.ok(warn[0].expiresIn >= 0 && warn[0].expiresIn <= 2);
+  await waitFor(async () => (await health(gws[1])).auth.expired_closed - before === 2, { what: 'expired_closed' });
+});
