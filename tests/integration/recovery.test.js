@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, redisClient, waitFor, startProxy } = require('./lib');
+const { startRedis, startGateway, stop, redisClient, waitFor, startProxy, SseClient } = require('./lib');
 
 let redis, gwA, gwB, short, rc;
 const sockets = [];
@@ -110,9 +110,21 @@ test('moved to a second instance on the same Redis: recovered there', async () =
   const proxy = await openProxy(gwA.port);
   const s = await follow(proxy.url, 'moved', { transports: ['websocket'] });
   await scenario(proxy, s, 'moved', () => proxy.cut(), { after: () => { proxy.target = gwB.port; } });
-  // one cursor: the last offset resumes an SSE stream on either instance with nothing after it
+  // one cursor: the last offset resumes an SSE stream on either instance: nothing replayed
+  // (the client has it all), no state, then what comes next
   const offset = s.seen[s.seen.length - 1].offset;
-  assert.match(offset, /^http:\d+-\d+,/);
+  assert.match(offset, /^http:\d+-\d+,sparql:\d+-\d+,techstack:\d+-\d+,analyzer:\d+-\d+$/);
+  const sse = [gwA, gwB].map((g) => new SseClient(`${g.base}/sse/jobs/moved`, { 'Last-Event-ID': offset }));
+  await Promise.all(sse.map((c) => c.response));
+  await waitFor(() => sse.every((c) => c.comments.includes('connected')), { what: 'SSE resumed' });
+  await emit('moved', 16, 16);
+  await waitFor(() => s.seen.length >= 16 && sse.every((c) => c.events.length >= 1), { what: 'event 16' });
+  for (const c of sse) {
+    assert.deepEqual(c.events.map((e) => [e.event, JSON.parse(e.data).data]), [['progress', 16]]);
+    c.close();
+  }
+  // and the SSE cursor after it is the Socket.IO offset after it: one cursor
+  assert.equal(sse[0].events[0].id, s.seen[15].offset);
   s.close();
 });
 

@@ -245,6 +245,28 @@ test('acks: ids as string, number or {jobId, queue}; validation errors; queue ro
   s.close();
 });
 
+test('subscribe-all-jobs: every job event of the chosen queues (the NestJS all-jobs room)', async () => {
+  const all = await connect(gw.base, { transports: ['websocket'] });
+  const some = await connect(gw.base, { transports: ['polling'] });
+  assert.deepEqual(await ack(all, 'subscribe-all-jobs'), { success: true, room: 'all-jobs' });
+  assert.deepEqual(await ack(some, 'subscribe-all-jobs', { queues: ['sparql', 'analyzer'] }), { success: true, room: 'all-jobs' });
+  assert.deepEqual(await ack(some, 'subscribe-all-jobs', { queue: 'nope' }), { success: false, error: 'unknown queue' });
+  assert.deepEqual(await ack(some, 'subscribe-all-jobs', 'sparql'), { success: false, error: 'an object {queue} or {queues} is expected' });
+  const ids = { http: 'aj-h', sparql: 'aj-s', analyzer: 'aj-a' };
+  for (const [q, id] of Object.entries(ids)) await rc.xadd(`bull:${q}:events`, '*', 'event', 'completed', 'jobId', id, 'returnvalue', '1', 'prev', 'active');
+  await waitFor(() => Object.values(ids).every((id) => seq(all, id).includes('completed')) &&
+    seq(some, ids.sparql).includes('completed') && seq(some, ids.analyzer).includes('completed'), { what: 'all-jobs events' });
+  assert.deepEqual(jobEvents(all).map((e) => e.queue).sort(), ['analyzer', 'http', 'sparql']);
+  assert.ok(!jobEvents(some).some((e) => e.queue === 'http'), 'the queue filter');
+  assert.ok(!all.received.some((e) => e.event === 'state'), 'no state for all-jobs');
+  assert.deepEqual(await ack(all, 'unsubscribe-all-jobs'), { success: true, room: 'all-jobs' });
+  await rc.xadd('bull:http:events', '*', 'event', 'completed', 'jobId', 'aj-after', 'returnvalue', '1', 'prev', 'active');
+  await rc.xadd('bull:sparql:events', '*', 'event', 'completed', 'jobId', 'aj-after', 'returnvalue', '1', 'prev', 'active');
+  await waitFor(() => seq(some, 'aj-after').includes('completed'), { what: 'a later event' });
+  assert.deepEqual(seq(all, 'aj-after'), [], 'nothing after unsubscribe');
+  all.close(); some.close();
+});
+
 test('unknown namespace: CONNECT_ERROR "Invalid namespace", the connection stays usable', async () => {
   const main = await connect(gw.base, { transports: ['websocket'] });
   const bad = io(`${gw.base}/nope`, { transports: ['websocket'], reconnection: false });
