@@ -163,6 +163,16 @@ typedef void (*rds_job_cb)(void *ud, int status, const char *json, size_t len,
 int rds_job_state_async(rds_t *r, int queue, const char *job_id, const char *owner_field,
                         int timeout_ms, rds_job_cb cb, void *ud);
 
+/* owner_field RDS_JOB_DATA: owner is the job's whole `data` JSON text (what acl_allows' owner
+ * terms read), NULL when the job has none. */
+#define RDS_JOB_DATA "*"
+
+/* The job's data (RDS_JOB_DATA) of queue, blocking until Redis answers or timeout_ms: 0 with
+ * *data malloc'd (the caller frees it) or NULL when the job or its data does not exist;
+ * DG_EIO (Redis down, timeout), DG_ENOMEM, DG_EINVAL (bad arguments, or on the command thread).
+ * Thread: any but the command thread; never on an event loop (CivetWeb workers). */
+int rds_job_data(rds_t *r, int queue, const char *job_id, int timeout_ms, char **data);
+
 /* Health of one stream. */
 typedef struct rds_stream_health {
     char key[CFG_STR_MAX];

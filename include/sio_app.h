@@ -43,6 +43,10 @@ typedef struct sio_app_ops {
     /* subscribe-job joined room job:<id>: the job's current state goes out first, then its live
      * events (queue: cfg index, -1 for every queue). Optional. */
     void (*job_state)(void *ud, const char *job_id, int queue);
+    /* access_jobs has owner terms the token alone does not satisfy: read the job's data (queue:
+     * cfg index, -1 for every queue) and answer with sio_app_job_access_done(). Optional (without
+     * it such subscriptions are forbidden). */
+    void (*job_access)(void *ud, const char *job_id, int queue, long ack_id);
     /* Sends EVENT event(json) to the other members of room on every instance (client rooms and
      * relayed events: never back to this session). json: one JSON value, the event's only
      * argument. Returns 0 when it was handed on, a negative code when it could not be.
@@ -123,6 +127,14 @@ int sio_app_message(sio_app_t *a, const char *data, size_t len, int binary);
  * found or too old: the application does a fresh connect (ops.fresh, CONNECT queued with
  * ops.send). */
 void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered);
+
+/* 1 if "/"'s token may follow a job whose BullMQ data is data[0..len) (access_jobs, owner
+ * terms included). */
+int sio_app_job_allowed(const sio_app_t *a, const char *data, size_t len);
+/* ops.job_access's reads are in: allowed 1 subscribes as subscribe-job does (room, state, ack),
+ * 0 acks {success:false, error:"forbidden"}. */
+void sio_app_job_access_done(sio_app_t *a, const char *job_id, int queue, long ack_id,
+                             int allowed);
 
 /* "/" or "/logs" for a namespace bit. */
 const char *sio_app_nsp_name(unsigned bit);

@@ -196,6 +196,8 @@ static char *owner_of(job_hash_t h, const char *field)
     char *out = NULL, num[40];
     if (!data)
         return NULL;
+    if (strcmp(field, RDS_JOB_DATA) == 0) /* the whole data, for acl owner terms */
+        return memchr(data->str, '\0', data->len) ? NULL : strndup(data->str, data->len);
     json_t *o = json_loadb(data->str, data->len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &e);
     json_t *v = json_is_object(o) ? json_object_get(o, field) : NULL;
     if (json_is_string(v) && !memchr(json_string_value(v), '\0', json_string_length(v))) {
@@ -343,4 +345,43 @@ int rds_job_state_async(rds_t *r, int queue, const char *job_id, const char *own
     if (rc != 0)
         job_destroy(&q->q);
     return rc;
+}
+
+/* ---- blocking: a job's data for a CivetWeb worker ---------------------------------------- */
+
+typedef struct data_wait {
+    rds_waiter_t w;
+    int status;
+    char *data;
+} data_wait_t;
+
+static void data_wait_cb(void *ud, int status, const char *json, size_t len, const char *owner,
+                         const char *err)
+{
+    (void)json;
+    (void)len;
+    (void)err;
+    data_wait_t *dw = ud;
+    dw->status = status;
+    if (status == DG_OK && owner && !(dw->data = strdup(owner)))
+        dw->status = DG_ENOMEM;
+    rds_waiter_wake(&dw->w);
+}
+
+int rds_job_data(rds_t *r, int queue, const char *job_id, int timeout_ms, char **data)
+{
+    *data = NULL;
+    if (r->cmd_ok && pthread_equal(pthread_self(), r->cmd_thread))
+        return DG_EINVAL; /* it would wait for itself */
+    data_wait_t dw = {.status = DG_EIO};
+    rds_waiter_init(&dw.w);
+    int rc = rds_job_state_async(r, queue, job_id, RDS_JOB_DATA, timeout_ms, data_wait_cb, &dw);
+    if (rc != DG_OK) {
+        rds_waiter_wake(&dw.w); /* nothing will call back: release the waiter */
+        rds_waiter_wait(&dw.w);
+        return rc == DG_EINVAL ? DG_EINVAL : DG_EIO;
+    }
+    rds_waiter_wait(&dw.w);
+    *data = dw.data;
+    return dw.status == DG_OK ? DG_OK : dw.status == DG_ENOMEM ? DG_ENOMEM : DG_EIO;
 }

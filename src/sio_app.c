@@ -445,6 +445,59 @@ static const char *id_text(const sio_app_t *a, const json_t *v, char *out, size_
     return NULL;
 }
 
+/* Joins room with f; a job room (job_id set) sends the job's state first. NULL or why not. */
+static const char *join_room_of(sio_app_t *a, const char *room, const bk_filter_t *f,
+                                const char *job_id, int qi)
+{
+    int rc = a->ops.join(a->ops.ud, room, f);
+    if (rc == DG_ELIMIT)
+        return "too many subscriptions";
+    if (rc != DG_OK)
+        return "out of memory";
+    if (job_id && a->ops.job_state)
+        a->ops.job_state(a->ops.ud, job_id, qi); /* joined first: nothing is lost meanwhile */
+    return NULL;
+}
+
+/* 1 when a job subscription must wait for the job's data: access_jobs has owner terms and the
+ * token alone does not satisfy the rule. */
+static int owner_check(const sio_app_t *a)
+{
+    const sio_app_auth_t *au = a->auth;
+    const struct auth_claims *c = claims_of(a, SIO_APP_NSP_MAIN);
+    return au && au->acl && a->ops.job_access && c && acl_needs_job_data(au->acl) &&
+           !acl_allows(au->acl, ACL_JOBS, c, NULL, 0);
+}
+
+int sio_app_job_allowed(const sio_app_t *a, const char *data, size_t len)
+{
+    if (!a->auth || !a->auth->acl)
+        return 1;
+    return acl_allows(a->auth->acl, ACL_JOBS, claims_of(a, SIO_APP_NSP_MAIN), data, len);
+}
+
+void sio_app_job_access_done(sio_app_t *a, const char *job_id, int queue, long ack_id,
+                             int allowed)
+{
+    char room[DEC_JOBID_MAX + 8];
+    bk_filter_t f = {0};
+    const char *err = NULL;
+    if (queue >= 0)
+        f.streams = 1u << queue;
+    snprintf(room, sizeof(room), "job:%s", job_id);
+    if (!(a->nsps & SIO_APP_NSP_MAIN))
+        return; /* disconnected meanwhile */
+    if (!allowed) {
+        err = "forbidden";
+        if (a->auth->stats)
+            atomic_fetch_add(&a->auth->stats->forbidden, 1);
+    } else {
+        err = join_room_of(a, room, &f, job_id, queue);
+    }
+    atomic_fetch_add(err ? &a->stats->sub_errors : &a->stats->subscribes, 1);
+    ack_result(a, NULL, ack_id, err ? NULL : room, err);
+}
+
 /* subscribe-job / unsubscribe-job / subscribe-queue / unsubscribe-queue. arg is the first
  * event argument (NULL when none). */
 static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *arg, int queue_room,
@@ -468,10 +521,6 @@ static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *a
     err = id_text(a, idv, id, cap, queue_room ? "queue is required" : "jobId is required");
     if (err)
         goto out;
-    if (subscribe && !allows(a, queue_room ? ACL_QUEUES : ACL_JOBS, SIO_APP_NSP_MAIN)) {
-        err = "forbidden";
-        goto out;
-    }
     if (queue_room) {
         if (cfg_queue_index(cfg, id) < 0) {
             err = "unknown queue";
@@ -493,14 +542,19 @@ static void on_subscription(sio_app_t *a, const sio_packet_t *p, const json_t *a
         }
         snprintf(room, cap + 8, "job:%s", id);
     }
+    if (subscribe && !queue_room && owner_check(a)) {
+        /* the job's data decides: the session reads it and calls sio_app_job_access_done */
+        a->ops.job_access(a->ops.ud, id, qi, p->ack_id);
+        free(id);
+        free(room);
+        return;
+    }
+    if (subscribe && !allows(a, queue_room ? ACL_QUEUES : ACL_JOBS, SIO_APP_NSP_MAIN)) {
+        err = "forbidden";
+        goto out;
+    }
     if (subscribe) {
-        int rc = a->ops.join(a->ops.ud, room, &f);
-        if (rc == DG_ELIMIT)
-            err = "too many subscriptions";
-        else if (rc != DG_OK)
-            err = "out of memory";
-        else if (!queue_room && a->ops.job_state)
-            a->ops.job_state(a->ops.ud, id, qi); /* joined first: nothing is lost meanwhile */
+        err = join_room_of(a, room, &f, queue_room ? NULL : id, qi);
     } else {
         a->ops.leave(a->ops.ud, room); /* leaving a room not joined is not an error */
     }

@@ -209,6 +209,8 @@ int rec_restore(sess_t *s, unsigned bit, const char *pid, const char *offset);
 void rec_fresh(sess_t *s, unsigned bit, char *pid);
 void rec_forget(sess_t *s, unsigned bit);
 void rec_job_state(sess_t *s, const char *job_id, int queue);
+/* sio_app_ops_t's job_access: reads the job's data, then sio_app_job_access_done(). */
+void rec_job_access(sess_t *s, const char *job_id, int queue, long ack_id);
 /* The next packet or replayed event ahead of the live queue: REC_ITEM (*m: a reference),
  * REC_WAIT (Redis owes an answer; a wake-up comes) or REC_NONE. */
 enum { REC_NONE = 0, REC_ITEM, REC_WAIT };

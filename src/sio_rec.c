@@ -586,6 +586,92 @@ void rec_job_state(sess_t *s, const char *job_id, int queue)
     wake(s); /* reads that could not be queued are answered at once */
 }
 
+/* ================================================================ job access (owner terms) */
+
+struct access_req;
+
+typedef struct access_slot {
+    struct access_req *req;
+    int status;
+    char *data; /* the job's BullMQ data, NULL when none */
+} access_slot_t;
+
+/* A subscribe-job waiting for the job's data (access_jobs owner terms). */
+typedef struct access_req {
+    el_task_t task;
+    sess_t *s; /* holds a reference */
+    atomic_int pending;
+    int queue;
+    long ack_id;
+    int n;
+    char job_id[DEC_JOBID_MAX];
+    access_slot_t slot[CFG_MAX_QUEUES];
+} access_req_t;
+
+static void access_task(void *arg, int cancelled)
+{
+    access_req_t *q = arg;
+    sess_t *s = q->s;
+    if (!cancelled && !s->torn) {
+        int allowed = 0;
+        for (int i = 0; i < q->n && !allowed; i++)
+            allowed = q->slot[i].data &&
+                      sio_app_job_allowed(&s->app, q->slot[i].data, strlen(q->slot[i].data));
+        sio_app_job_access_done(&s->app, q->job_id, q->queue, q->ack_id, allowed);
+    }
+    for (int i = 0; i < q->n; i++)
+        free(q->slot[i].data);
+    sess_unref(s);
+    free(q);
+}
+
+/* Drops one pending count; the last posts the answers to the loop. Thread: any. */
+static void access_put(access_req_t *q)
+{
+    if (atomic_fetch_sub(&q->pending, 1) == 1) {
+        q->task = (el_task_t){NULL, access_task, q};
+        el_post_task(q->s->loop, &q->task);
+    }
+}
+
+static void access_answer(void *ud, int status, const char *json, size_t len, const char *data,
+                          const char *err)
+{
+    (void)json;
+    (void)len;
+    (void)err;
+    access_slot_t *slot = ud;
+    slot->status = status;
+    if (status == DG_OK && data)
+        slot->data = strdup(data);
+    access_put(slot->req);
+}
+
+void rec_job_access(sess_t *s, const char *job_id, int queue, long ack_id)
+{
+    const cfg_t *cfg = s->h->cfg;
+    access_req_t *q = calloc(1, sizeof(*q));
+    if (!q || strlen(job_id) >= sizeof(q->job_id)) {
+        free(q);
+        sio_app_job_access_done(&s->app, job_id, queue, ack_id, 0);
+        return;
+    }
+    sess_ref(s);
+    q->s = s;
+    q->queue = queue;
+    q->ack_id = ack_id;
+    q->n = queue >= 0 ? 1 : cfg->nqueues;
+    memcpy(q->job_id, job_id, strlen(job_id) + 1);
+    atomic_init(&q->pending, q->n + 1); /* +1: ours, until every request is out */
+    for (int i = 0; i < q->n; i++) {
+        q->slot[i].req = q;
+        if (rds_job_state_async(s->h->d.rds, queue >= 0 ? queue : i, job_id, RDS_JOB_DATA,
+                                cfg->redis_timeout_ms, access_answer, &q->slot[i]) != DG_OK)
+            access_answer(&q->slot[i], DG_EIO, NULL, 0, NULL, NULL);
+    }
+    access_put(q);
+}
+
 /* ================================================================ what goes out first */
 
 /* One step of ns's replay: REC_ITEM with *m, REC_WAIT, or REC_NONE once it is over (the

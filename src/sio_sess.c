@@ -544,6 +544,11 @@ static void app_job_state(void *ud, const char *job_id, int queue)
     rec_job_state(ud, job_id, queue);
 }
 
+static void app_job_access(void *ud, const char *job_id, int queue, long ack_id)
+{
+    rec_job_access(ud, job_id, queue, ack_id);
+}
+
 static int app_publish_log(void *ud, int level, const char *ns, const char *json, size_t len)
 {
     sess_t *s = ud;
@@ -738,8 +743,10 @@ sess_t *sess_new(sio_t *h, int transport, int echo)
         ops.fresh = app_fresh;
         ops.forget = app_forget;
     }
-    if (!echo)
+    if (!echo) {
         ops.job_state = app_job_state;
+        ops.job_access = app_job_access;
+    }
     if (!echo && (h->cfg->nrelay_events || h->cfg->nclient_rooms))
         ops.relay = app_relay;
     sio_app_init(&s->app, h->cfg, &ops, &h->app_stats);

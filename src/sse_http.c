@@ -113,6 +113,29 @@ static int parse_queue_list(const cfg_t *cfg, const char *list, size_t len, uint
     return 0;
 }
 
+/* access_jobs for job_id on the queues in follow. Owner terms need the job's data: read from
+ * BullMQ's job hash on this worker (a short wait bounded by redis_timeout_ms), allowed when the
+ * job of one of the queues passes. */
+static int job_allowed(const sse_http_t *h, const auth_claims_t *claims, const char *job_id,
+                       uint32_t follow)
+{
+    const acl_t *acl = h->auth.acl;
+    if (!acl || acl_allows(acl, ACL_JOBS, claims, NULL, 0))
+        return 1;
+    if (!claims || !acl_needs_job_data(acl))
+        return 0;
+    int ok = 0;
+    for (int q = 0; !ok && q < h->hx.cfg->nqueues; q++) {
+        char *data = NULL;
+        if ((follow & (1u << q)) &&
+            rds_job_data(h->env->rds, q, job_id, h->hx.cfg->redis_timeout_ms, &data) == DG_OK &&
+            data)
+            ok = acl_allows(acl, ACL_JOBS, claims, data, strlen(data));
+        free(data);
+    }
+    return ok;
+}
+
 /* Parses the path and query into r and asks the access rules (claims NULL: anonymous).
  * Returns 0 or an HTTP status with *err. */
 static int parse_target(const sse_http_t *h, struct mg_connection *c,
@@ -134,9 +157,6 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c,
         if (httpx_copy_id(uri + 10, r->job_id, sizeof(r->job_id), cfg->max_id_len) < 0 ||
             !ws_utf8_valid(r->job_id, strlen(r->job_id)))
             return *err = "job id is empty, too long, not UTF-8 or holds control characters", 400;
-        /* owner terms need the job's data, which is not read here: they deny */
-        if (!acl_allows(acl, ACL_JOBS, claims, NULL, 0))
-            return *err = "not allowed to follow this job", 403;
         snprintf(r->room, sizeof(r->room), "job:%s", r->job_id);
         r->job_stream = 1;
         r->follow = all_queues;
@@ -147,6 +167,8 @@ static int parse_target(const sse_http_t *h, struct mg_connection *c,
             r->follow = 1u << q;
             r->filter.streams = r->follow;
         }
+        if (!job_allowed(h, claims, r->job_id, r->follow))
+            return *err = "not allowed to follow this job", 403;
     } else if (strncmp(uri, "/sse/queues/", 12) == 0) {
         char name[CFG_STR_MAX];
         if (httpx_copy_id(uri + 12, name, sizeof(name), cfg->max_id_len) < 0)
