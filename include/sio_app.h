@@ -123,10 +123,16 @@ void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_
 int sio_app_message(sio_app_t *a, const char *data, size_t len, int binary);
 
 /* The session finished a restore that ops.restore took for namespace bit: answered 1 means it
- * queued the CONNECT answer itself (the namespace is connected now); 0 means the state was not
- * found or too old: the application does a fresh connect (ops.fresh, CONNECT queued with
- * ops.send). */
-void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered);
+ * answers the CONNECT itself, with the socket id returned (the namespace is connected now;
+ * `connected` is queued); 0 means the state was not found or too old: the application does a
+ * fresh connect (ops.fresh, CONNECT queued with ops.send) and NULL is returned. */
+const char *sio_app_connect_done(sio_app_t *a, unsigned bit, int answered);
+
+/* The user id of the token namespace bit connected with, "" when anonymous. */
+const char *sio_app_user(const sio_app_t *a, unsigned bit);
+
+/* A restore joined room again: a client room (join_room's) counts as joined for relays. */
+void sio_app_room_restored(sio_app_t *a, const char *room);
 
 /* 1 if "/"'s token may follow a job whose BullMQ data is data[0..len) (access_jobs, owner
  * terms included). */

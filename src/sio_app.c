@@ -368,17 +368,48 @@ static int on_connect(sio_app_t *a, const sio_packet_t *p, unsigned bit, const c
     return connect_fresh(a, bit, p->data, p->data_len);
 }
 
-void sio_app_connect_done(sio_app_t *a, unsigned bit, int answered)
+static int room_index(const sio_app_t *a, const char *room)
+{
+    for (int i = 0; i < a->nrooms; i++)
+        if (strcmp(a->rooms[i], room) == 0)
+            return i;
+    return -1;
+}
+
+const char *sio_app_connect_done(sio_app_t *a, unsigned bit, int answered)
 {
     if (!(a->restoring & bit))
-        return;
+        return NULL;
     a->restoring &= ~bit;
     if (!answered) {
         connect_fresh(a, bit, NULL, 0);
-        return;
+        return NULL;
     }
+    char *sid = a->sid[ns_index(bit)];
+    if (eio_sid_generate(sid) != DG_OK)
+        return NULL;
     a->nsps |= bit;
     atomic_fetch_add(&a->stats->connects, 1);
+    if (bit == SIO_APP_NSP_MAIN)
+        send_connected(a); /* queued: after the CONNECT and the replay */
+    return sid;
+}
+
+const char *sio_app_user(const sio_app_t *a, unsigned bit)
+{
+    const auth_claims_t *c = claims_of(a, bit);
+    return c ? c->sub : "";
+}
+
+void sio_app_room_restored(sio_app_t *a, const char *room)
+{
+    size_t len = strlen(room);
+    if (relay_room_type(a->cfg, room, len) < 0 || room_index(a, room) >= 0 || len >= ROUTE_ROOM_MAX ||
+        a->nrooms >= a->cfg->client_rooms_max)
+        return;
+    if (!a->rooms && !(a->rooms = calloc((size_t)a->cfg->client_rooms_max, sizeof(*a->rooms))))
+        return;
+    memcpy(a->rooms[a->nrooms++], room, len + 1);
 }
 
 static void leave_client_rooms(sio_app_t *a);
@@ -663,14 +694,6 @@ static int relay_to(sio_app_t *a, const char *room, const char *event, const jso
     int rc = t ? a->ops.relay(a->ops.ud, room, event, t, strlen(t)) : DG_ENOMEM;
     free(t);
     return rc;
-}
-
-static int room_index(const sio_app_t *a, const char *room)
-{
-    for (int i = 0; i < a->nrooms; i++)
-        if (strcmp(a->rooms[i], room) == 0)
-            return i;
-    return -1;
 }
 
 /* The room an event names: a string, or an object's `room`; copied into out. NULL or why not. */

@@ -166,8 +166,9 @@ static void save(sess_t *s, int ns, int64_t left)
                                                "streams", (json_int_t)n->rooms[i].f.streams,
                                                "level", n->rooms[i].f.min_level, "ns",
                                                n->rooms[i].f.ns));
-    json_t *o = json_pack("{s:s,s:s,s:o,s:I}", "nsp", sio_app_nsp_name(bit_of_ns(ns)), "base",
-                          base, "rooms", rooms, "left", (json_int_t)left);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:I}", "nsp", sio_app_nsp_name(bit_of_ns(ns)),
+                          "user", sio_app_user(&s->app, bit_of_ns(ns)), "base", base, "rooms",
+                          rooms, "left", (json_int_t)left);
     char *val = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!val)
@@ -358,14 +359,12 @@ static void send_event(sess_t *s, int ns, const char *name, const char *json, si
  * a new one (what could not be recovered was reported in a gap event). */
 static void answer_connect(sess_t *s, int ns)
 {
-    char sid[EIO_SID_LEN + 1], pkt[SIO_HDR_MAX + 96];
-    if (eio_sid_generate(sid) != DG_OK)
-        memcpy(sid, s->sid, sizeof(sid));
-    int n = sio_encode_connect_pid(pkt, sizeof(pkt), sio_app_nsp_name(bit_of_ns(ns)), sid,
-                                   s->rec.ns[ns].pid);
+    char pkt[SIO_HDR_MAX + 96];
+    const char *sid = sio_app_connect_done(&s->app, bit_of_ns(ns), 1);
+    int n = sio_encode_connect_pid(pkt, sizeof(pkt), sio_app_nsp_name(bit_of_ns(ns)),
+                                   sid ? sid : s->sid, s->rec.ns[ns].pid);
     if (n > 0)
         push_front(s, pkt, (size_t)n);
-    sio_app_connect_done(&s->app, bit_of_ns(ns), 1);
 }
 
 /* The session could not be restored: a fresh connect, then a gap event saying why. */
@@ -408,12 +407,15 @@ static const char *restore(sess_t *s, rec_answer_t *a)
     json_t *o = json_loads(a->val, 0, NULL), *rooms = json_object_get(o, "rooms");
     const char *nsp = json_string_value(json_object_get(o, "nsp"));
     const char *base = json_string_value(json_object_get(o, "base"));
+    const char *user = json_string_value(json_object_get(o, "user"));
     json_int_t left = json_integer_value(json_object_get(o, "left"));
     const char *why = NULL;
     cur_t from = {.n = h->nstreams};
     if (!nsp || strcmp(nsp, sio_app_nsp_name(bit_of_ns(a->ns))) != 0 || !base ||
         !json_is_array(rooms))
         why = "session_unknown";
+    else if (!user || strcmp(user, sio_app_user(&s->app, bit_of_ns(a->ns))) != 0)
+        why = "session_unknown"; /* another user's (or anonymous) session: a pid is no credential */
     else if (left && wall_ms() - left > h->cfg->recovery_max_disconnect_ms)
         why = "session_expired";
     else if (a->offset ? cur_parse(&from, h->names, h->nstreams, a->offset, strlen(a->offset))
@@ -435,8 +437,10 @@ static const char *restore(sess_t *s, rec_answer_t *a)
         if (!room || ns_of_room(room) != a->ns)
             continue;
         snprintf(f.ns, sizeof(f.ns), "%s", fns ? fns : "");
-        if (bk_join(h->d.bk, &s->sub, room, &f, NULL) == DG_OK)
+        if (bk_join(h->d.bk, &s->sub, room, &f, NULL) == DG_OK) {
             rec_room_joined(s, room, &f);
+            sio_app_room_restored(&s->app, room);
+        }
     }
     s->rec.quiet = 0;
     json_decref(o);

@@ -87,3 +87,28 @@ test('SSE: /sse/jobs/:id for the owner, 403 for another user', async () => {
   assert.equal(body.status, 200);
   assert.match(body.text, /event: state\ndata: \{"queue":"http","jobId":"owned-42"/);
 });
+
+test('a session is recovered only for the user it belongs to (a pid is no credential)', async () => {
+  const owner = await connect(token({ sub: '42' }));
+  assert.deepEqual(await ack(owner, 'owned-42'), { success: true, room: 'job:owned-42' });
+  const pid = owner._pid;
+  assert.ok(pid);
+  owner.io.engine.close(); // the transport goes (no DISCONNECT): the session state stays in Redis
+  const tryWith = async (claims) => {
+    const s = io(gw.base, { reconnection: false, forceNew: true, transports: ['websocket'], autoConnect: false,
+      auth: { token: token(claims) } });
+    sockets.push(s);
+    s.gaps = [];
+    s.on('gap', (g) => s.gaps.push(g));
+    s._pid = pid; // what socket.io-client sends after a reconnect: {pid, offset}
+    s.connect();
+    await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+    return s;
+  };
+  const thief = await tryWith({ sub: '7' });
+  assert.equal(thief.recovered, false, 'another user does not get the session');
+  await new Promise((r) => (thief.gaps.length ? r() : thief.once('gap', r)));
+  assert.equal(thief.gaps[0].reason, 'session_unknown');
+  const back = await tryWith({ sub: '42' });
+  assert.equal(back.recovered, true, 'its user does');
+});
