@@ -212,6 +212,8 @@ typedef struct rds_health {
     rds_stream_health_t streams[CUR_MAX_STREAMS]; /* routed channels: lag_ms -1, last_id local */
     uint64_t logs_published; /* log entries XADDed */
     uint64_t logs_dropped;   /* log entries dropped (queue full, Redis down) */
+    uint64_t relays_published, relays_received, relays_malformed; /* client events relayed
+                                                                     through Redis */
     int nroutes;
     rds_route_health_t routes[ROUTE_MAX];
 } rds_health_t;

@@ -291,6 +291,9 @@ void rds_get_health(rds_t *r, rds_health_t *h, int timeout_ms)
     h->ping_rtt_ms = atomic_load(&r->ping_rtt_ms);
     h->logs_published = atomic_load(&r->logs_published);
     h->logs_dropped = atomic_load(&r->logs_dropped);
+    h->relays_published = atomic_load(&r->relays_published);
+    h->relays_received = atomic_load(&r->relays_received);
+    h->relays_malformed = atomic_load(&r->relays_malformed);
 
     /* Lag needs the command connection; without an answer in time it stays -1. */
     info_wait_t info;

@@ -121,6 +121,13 @@ static json_t *health_json(struct srv *s)
                               (json_int_t)rh.ping_rtt_ms, "logs_published",
                               (json_int_t)rh.logs_published, "logs_dropped",
                               (json_int_t)rh.logs_dropped, "streams", streams, "routes", routes);
+    json_t *relays = json_pack("{s:I,s:I,s:I}", "published", (json_int_t)rh.relays_published,
+                               "received", (json_int_t)rh.relays_received, "malformed",
+                               (json_int_t)rh.relays_malformed);
+    if (redis)
+        json_object_set_new(redis, "relays", relays);
+    else
+        json_decref(relays);
     json_t *conns = json_pack(
         "{s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:i,s:i,s:{s:I,s:I,s:I}}", "mode",
         "event-loop (hand-off from CivetWeb)", "sse", (json_int_t)cs->open[CN_KIND_SSE],

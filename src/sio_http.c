@@ -626,6 +626,15 @@ json_t *sio_health_json(sio_t *h)
         U(a->sub_errors), "client_logs", "accepted", U(a->logs_accepted), "invalid",
         U(a->logs_invalid), "rejected", U(a->logs_rejected), "protocol_errors",
         U(a->protocol_errors));
+    /* connection-state recovery, late subscribers, client rooms and relays */
+    json_t *more = json_pack(
+        "{s:{s:I,s:I,s:I,s:I},s:I,s:{s:I,s:I,s:I}}", "recovery", "restores", U(h->restores),
+        "recovered", U(a->recovered), "not_recovered", U(h->restore_failed), "duplicates_skipped",
+        U(h->deduped), "job_states", U(h->job_states), "rooms", "joins", U(a->room_joins),
+        "relayed", U(a->relayed), "relay_limited", U(a->relay_limited));
+    if (o && more)
+        json_object_update(o, more);
+    json_decref(more);
 #undef U
     return o;
 }

@@ -151,6 +151,10 @@ test('join_room / leave_room with acks, user_joined / user_left, typing relayed 
   const acks = [];
   for (let i = 0; i < 4; i++) acks.push(await ack(b, 'typing', { room: 'chat:1' }));
   assert.deepEqual(acks.at(-1), { success: false, error: 'rate limited' });
+  // counted: relays out of b's instance, in on a's, and the one over the limit
+  const [ha, hb] = [await health(gws[0]), await health(gws[1])];
+  assert.ok(hb.socketio.rooms.relayed >= 3 && hb.socketio.rooms.relay_limited >= 1, JSON.stringify(hb.socketio.rooms));
+  assert.ok(hb.redis.relays.published >= 3 && ha.redis.relays.received >= 3, JSON.stringify([ha.redis.relays, hb.redis.relays]));
 
   assert.deepEqual(await ack(b, 'leave_room', 'chat:1'), { success: true, room: 'chat:1' });
   await waitFor(() => got(a, 'user_left').length === 1, { what: 'user_left' });
