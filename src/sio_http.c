@@ -511,7 +511,8 @@ sio_t *sio_new(const sio_deps_t *deps)
     h->scfg_eio = h->scfg_sio;
     h->scfg_eio.connect_timeout_ms = 0; /* plain Engine.IO has no Socket.IO CONNECT */
     h->names = rds_stream_names(deps->rds);
-    h->nstreams = cfg->nqueues + 1;
+    h->nstreams = rds_nstreams(deps->rds);
+    h->route_streams = rds_route_streams(deps->rds);
     pthread_mutex_init(&h->tab_lock, NULL);
     list_init(&h->unconnected);
     h->m_ping = msg_new_packet("2", 1, 0);

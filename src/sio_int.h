@@ -88,6 +88,7 @@ struct sio {
     atomic_ullong restores, restore_failed, job_states, deduped;
     const char *const *names; /* stream names for cursors */
     int nstreams;
+    uint32_t route_streams;   /* routed streams (resumable), part of "/"'s offset */
     atomic_ullong closed[EIO_REASON_COUNT];
     atomic_ullong slow_by[CN_KINDS], dropped_by[CN_KINDS]; /* by the session's transport */
 };

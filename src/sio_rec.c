@@ -71,11 +71,20 @@ static int ns_of_room(const char *room)
     return strcmp(room, "logs") == 0;
 }
 
-/* The streams a namespace's offset covers: the queues for "/", the log stream for "/logs". */
+/* The streams a namespace's offset covers: the queues and the routed streams for "/", the log
+ * stream for "/logs" (routed channels have no position to resume from). */
 static uint32_t ns_streams(const sess_t *s, int ns)
 {
-    int nq = s->h->nstreams - 1;
-    return ns ? 1u << nq : (1u << nq) - 1;
+    int nq = s->h->cfg->nqueues;
+    return ns ? 1u << nq : ((1u << nq) - 1) | s->h->route_streams;
+}
+
+/* The namespace whose offset m advances, -1 for none (private packets, channels, relays). */
+static int ns_of_msg(const sess_t *s, const msg_t *m)
+{
+    if (m->kind == MSG_JOB || (m->kind == MSG_ROUTE && (s->h->route_streams & (1u << m->stream))))
+        return 0;
+    return m->kind == MSG_LOG ? 1 : -1;
 }
 
 /* Wall-clock ms: the state is read by other processes, so the monotonic clock will not do. */
@@ -266,6 +275,8 @@ static int item_in_room(const sess_t *s, const sess_room_t *r, const rds_item_t 
     int in;
     if (m->kind == MSG_LOG)
         in = strcmp(name, "logs") == 0;
+    else if (m->kind == MSG_ROUTE)
+        in = strcmp(name, it->job_id) == 0; /* a routed entry carries its room */
     else if (strncmp(name, "job:", 4) == 0)
         in = strcmp(name + 4, it->job_id) == 0;
     else if (strncmp(name, "queue:", 6) == 0)
@@ -766,7 +777,7 @@ int rec_holding(const sess_t *s)
 
 int rec_seen(const sess_t *s, const msg_t *m)
 {
-    int ns = m->kind == MSG_JOB ? 0 : m->kind == MSG_LOG ? 1 : -1;
+    int ns = ns_of_msg(s, m);
     if (ns < 0 || !s->rec.ns[ns].pid[0])
         return 0;
     const cur_t *c = &s->rec.ns[ns].cur;
@@ -775,7 +786,7 @@ int rec_seen(const sess_t *s, const msg_t *m)
 
 int rec_tail(sess_t *s, const msg_t *m, buf_t *b)
 {
-    int ns = m->kind == MSG_JOB ? 0 : m->kind == MSG_LOG ? 1 : -1;
+    int ns = ns_of_msg(s, m);
     if (ns < 0 || !s->rec.ns[ns].pid[0])
         return 0;
     cur_t *c = &s->rec.ns[ns].cur;

@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor } = require('./lib');
+const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, startProxy } = require('./lib');
 
 const SECRET = 'auth-sio-test-secret-0123456789-abcdefghij';
 const AUD = 'dualgate-test';
@@ -124,6 +124,39 @@ test('user rooms fed by a routed stream and a routed channel reach only their us
     assert.deepEqual(got(s, 'user-status-changed'), [{ user_id: '7', status: 'away' }]);
   }
   for (const s of [...s42, ...s7]) s.close();
+});
+
+test('a user room fed by a routed stream is recovered: what was published while away arrives once', async () => {
+  const proxy = await startProxy(gws[0].port);
+  try {
+    const t = token({ sub: 'rec-9' });
+    const s = io(proxy.url, { forceNew: true, transports: ['websocket'], auth: { token: t },
+      reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    sockets.push(s);
+    s.statuses = [];
+    s.on('user-status-changed', (e, offset) => s.statuses.push({ n: e.n, offset }));
+    await new Promise((resolve, reject) => { s.once('connected', resolve); s.once('connect_error', reject); });
+    await rc.xadd('app:user-status', '*', 'data', JSON.stringify({ user_id: 'rec-9', n: 1 }));
+    await waitFor(() => s.statuses.length === 1, { what: 'the first status' });
+    assert.match(s.statuses[0].offset, /stream\/app%3Auser-status:\d+-\d+/, 'the offset names the routed stream');
+    proxy.hold();
+    const gone = new Promise((r) => s.once('disconnect', r));
+    proxy.cut();
+    await gone;
+    for (const n of [2, 3]) await rc.xadd('app:user-status', '*', 'data', JSON.stringify({ user_id: 'rec-9', n }));
+    await rc.xadd('app:user-status', '*', 'data', JSON.stringify({ user_id: 'someone-else', n: 99 }));
+    proxy.target = gws[1].port; // and on the other instance
+    const back = new Promise((r) => s.once('connect', r));
+    proxy.release();
+    await back;
+    assert.equal(s.recovered, true);
+    await rc.xadd('app:user-status', '*', 'data', JSON.stringify({ user_id: 'rec-9', n: 4 }));
+    await waitFor(() => s.statuses.length >= 4, { what: 'the missed and the live statuses' });
+    assert.deepEqual(s.statuses.map((x) => x.n), [1, 2, 3, 4]);
+    s.close();
+  } finally {
+    proxy.close();
+  }
 });
 
 test('join_room / leave_room with acks, user_joined / user_left, typing relayed across instances, rate-limited', async () => {
