@@ -55,7 +55,7 @@ typedef struct sess_ns {
 
 /* What goes out before the live queue (sio_rec.c; loop thread). */
 typedef struct sess_rec {
-    sess_ns_t ns[SESS_NS];
+    sess_ns_t *ns[SESS_NS];             /* made on first use (recovery on) */
     struct rec_replay *replay[SESS_NS]; /* a restore in progress */
     oq_t front;      /* private packets ahead of everything (recovered CONNECT, job states) */
     msg_t *peeked;   /* taken by rec_ready(), handed out first by rec_next() */

@@ -115,10 +115,19 @@ void rec_init(sess_t *s)
     memset(&s->rec, 0, sizeof(s->rec));
     list_init(&s->rec.states);
     oq_init(&s->rec.front, UINT32_MAX, SIZE_MAX);
-    for (int i = 0; i < SESS_NS; i++) {
-        s->rec.ns[i].cur.n = s->h->nstreams;
-        s->rec.ns[i].base.n = s->h->nstreams;
-    }
+}
+
+/* Namespace ns's recovery state, made on first use; NULL when recovery is off or on ENOMEM.
+ * Only namespaces with recovery cost its memory (two cursors). */
+static sess_ns_t *ns_get(sess_t *s, int ns)
+{
+    sess_ns_t *n = s->rec.ns[ns];
+    if (n || !s->h->cfg->recovery)
+        return n;
+    if (!(n = calloc(1, sizeof(*n))))
+        return NULL;
+    n->cur.n = n->base.n = s->h->nstreams;
+    return s->rec.ns[ns] = n;
 }
 
 static void rooms_clear(sess_ns_t *n)
@@ -145,9 +154,12 @@ void rec_free(sess_t *s)
     for (int i = 0; i < SESS_NS; i++) {
         replay_free(s->rec.replay[i]);
         s->rec.replay[i] = NULL;
-        rooms_clear(&s->rec.ns[i]);
-        free(s->rec.ns[i].rooms);
-        s->rec.ns[i].rooms = NULL;
+        if (s->rec.ns[i]) {
+            rooms_clear(s->rec.ns[i]);
+            free(s->rec.ns[i]->rooms);
+            free(s->rec.ns[i]);
+            s->rec.ns[i] = NULL;
+        }
     }
     if (s->rec.peeked)
         msg_unref(s->rec.peeked);
@@ -162,9 +174,9 @@ void rec_free(sess_t *s)
  * client went away (0 while connected). */
 static void save(sess_t *s, int ns, int64_t left)
 {
-    const sess_ns_t *n = &s->rec.ns[ns];
+    const sess_ns_t *n = s->rec.ns[ns];
     const cfg_t *cfg = s->h->cfg;
-    if (!n->pid[0] || s->rec.quiet)
+    if (!n || !n->pid[0] || s->rec.quiet)
         return;
     char base[CURSOR_MAX], key[64];
     if (cur_format(&n->base, s->h->names, base, sizeof(base)) < 0)
@@ -227,7 +239,9 @@ void rec_teardown(sess_t *s)
 void rec_room_joined(sess_t *s, const char *room, const bk_filter_t *f)
 {
     static const bk_filter_t all;
-    sess_ns_t *n = &s->rec.ns[ns_of_room(room)];
+    sess_ns_t *n = ns_get(s, ns_of_room(room));
+    if (!n)
+        return; /* recovery off (nothing to restore), or out of memory */
     int i;
     for (i = 0; i < n->nrooms && strcmp(n->rooms[i].name, room) != 0; i++)
         ;
@@ -251,8 +265,10 @@ void rec_room_joined(sess_t *s, const char *room, const bk_filter_t *f)
 void rec_room_left(sess_t *s, const char *room)
 {
     for (int k = 0; k < SESS_NS; k++) {
-        sess_ns_t *n = &s->rec.ns[k];
+        sess_ns_t *n = s->rec.ns[k];
         int changed = 0;
+        if (!n)
+            continue;
         for (int i = 0; i < n->nrooms;) {
             if (room && strcmp(n->rooms[i].name, room) != 0) {
                 i++;
@@ -290,10 +306,11 @@ static int item_in_room(const sess_t *s, const sess_room_t *r, const rds_item_t 
 
 void rec_fresh(sess_t *s, unsigned bit, char *pid)
 {
-    sess_ns_t *n = &s->rec.ns[ns_of_bit(bit)];
+    sess_ns_t *n = ns_get(s, ns_of_bit(bit));
     pid[0] = '\0';
-    if (!s->h->cfg->recovery || eio_sid_generate(n->pid) != DG_OK) {
-        n->pid[0] = '\0';
+    if (!n || eio_sid_generate(n->pid) != DG_OK) {
+        if (n)
+            n->pid[0] = '\0';
         return;
     }
     /* Before any room is joined: whatever reaches the session from now on is after base. */
@@ -307,8 +324,8 @@ void rec_fresh(sess_t *s, unsigned bit, char *pid)
 
 void rec_forget(sess_t *s, unsigned bit)
 {
-    sess_ns_t *n = &s->rec.ns[ns_of_bit(bit)];
-    if (!n->pid[0] || bit == SIO_APP_NSP_CUSTOM)
+    sess_ns_t *n = bit == SIO_APP_NSP_CUSTOM ? NULL : s->rec.ns[ns_of_bit(bit)];
+    if (!n || !n->pid[0])
         return;
     char key[64];
     key_of(n->pid, key, sizeof(key));
@@ -373,7 +390,7 @@ static void answer_connect(sess_t *s, int ns)
     char pkt[SIO_HDR_MAX + 96];
     const char *sid = sio_app_connect_done(&s->app, bit_of_ns(ns), 1);
     int n = sio_encode_connect_pid(pkt, sizeof(pkt), sio_app_nsp_name(bit_of_ns(ns)),
-                                   sid ? sid : s->sid, s->rec.ns[ns].pid);
+                                   sid ? sid : s->sid, s->rec.ns[ns]->pid);
     if (n > 0)
         push_front(s, pkt, (size_t)n);
 }
@@ -383,7 +400,7 @@ static void restore_failed(sess_t *s, int ns, const char *reason)
 {
     char gap[96];
     atomic_fetch_add(&s->h->restore_failed, 1);
-    s->rec.ns[ns].pid[0] = '\0';
+    s->rec.ns[ns]->pid[0] = '\0';
     sio_app_connect_done(&s->app, bit_of_ns(ns), 0);
     int n = snprintf(gap, sizeof(gap), "{\"reason\":\"%s\",\"streams\":[]}", reason);
     send_event(s, ns, "gap", gap, (size_t)n, 0);
@@ -392,7 +409,7 @@ static void restore_failed(sess_t *s, int ns, const char *reason)
 static int replay_keep(void *ud, const rds_item_t *it)
 {
     struct rec_replay *r = ud;
-    const sess_ns_t *n = &r->s->rec.ns[r->ns];
+    const sess_ns_t *n = r->s->rec.ns[r->ns];
     for (int i = 0; i < n->nrooms; i++)
         if (item_in_room(r->s, &n->rooms[i], it))
             return 1;
@@ -409,7 +426,7 @@ static void replay_wake(void *ud)
 static const char *restore(sess_t *s, rec_answer_t *a)
 {
     sio_t *h = s->h;
-    sess_ns_t *n = &s->rec.ns[a->ns];
+    sess_ns_t *n = s->rec.ns[a->ns];
     uint32_t mask = ns_streams(s, a->ns);
     if (a->status == DG_ENOTFOUND)
         return "session_unknown";
@@ -538,15 +555,20 @@ int rec_restore(sess_t *s, unsigned bit, const char *pid, const char *offset)
     sess_ref(s);
     a->s = s;
     a->ns = ns;
-    memcpy(s->rec.ns[ns].pid, pid, sizeof(s->rec.ns[ns].pid));
-    s->rec.ns[ns].pid[EIO_SID_LEN] = '\0';
-    key_of(s->rec.ns[ns].pid, key, sizeof(key));
+    sess_ns_t *n = ns_get(s, ns);
+    if (!n) {
+        answer_free(a);
+        return 0;
+    }
+    memcpy(n->pid, pid, sizeof(n->pid));
+    n->pid[EIO_SID_LEN] = '\0';
+    key_of(n->pid, key, sizeof(key));
     atomic_fetch_add(&s->h->restores, 1);
     s->rec.hold++;
     if (rds_kv_get_async(s->h->d.rds, key, s->h->cfg->redis_timeout_ms, restore_answer, a) !=
         DG_OK) {
         s->rec.hold--;
-        s->rec.ns[ns].pid[0] = '\0';
+        n->pid[0] = '\0';
         answer_free(a);
         return 0;
     }
@@ -706,7 +728,7 @@ static int replay_step(sess_t *s, int ns, msg_t **m)
                 /* not everything can be replayed: not a recovery (a new pid), but the rooms
                  * and what remains are restored, and the client is told */
                 atomic_fetch_add(&s->h->restore_failed, 1);
-                eio_sid_generate(s->rec.ns[ns].pid);
+                eio_sid_generate(s->rec.ns[ns]->pid);
                 r->answered = 1;
                 answer_connect(s, ns);
             }
@@ -726,7 +748,7 @@ static int replay_step(sess_t *s, int ns, msg_t **m)
         return REC_ITEM;
     }
     /* done: live events carry on after upto */
-    sess_ns_t *n = &s->rec.ns[ns];
+    sess_ns_t *n = s->rec.ns[ns];
     for (int k = 0; k < s->h->nstreams; k++)
         if ((r->follow & (1u << k)) && cur_id_cmp(n->cur.pos[k], r->upto.pos[k]) < 0)
             n->cur.pos[k] = r->upto.pos[k];
@@ -778,28 +800,24 @@ int rec_holding(const sess_t *s)
 int rec_seen(const sess_t *s, const msg_t *m)
 {
     int ns = ns_of_msg(s, m);
-    if (ns < 0 || !s->rec.ns[ns].pid[0])
+    if (ns < 0 || !s->rec.ns[ns] || !s->rec.ns[ns]->pid[0])
         return 0;
-    const cur_t *c = &s->rec.ns[ns].cur;
+    const cur_t *c = &s->rec.ns[ns]->cur;
     return (c->known & (1u << m->stream)) && cur_id_cmp(m->id, c->pos[m->stream]) <= 0;
 }
 
 int rec_tail(sess_t *s, const msg_t *m, buf_t *b)
 {
     int ns = ns_of_msg(s, m);
-    if (ns < 0 || !s->rec.ns[ns].pid[0])
+    if (ns < 0 || !s->rec.ns[ns] || !s->rec.ns[ns]->pid[0])
         return 0;
-    cur_t *c = &s->rec.ns[ns].cur;
+    cur_t *c = &s->rec.ns[ns]->cur;
     c->pos[m->stream] = m->id;
     c->known |= 1u << m->stream;
-    if (buf_reserve(b, CURSOR_MAX + 4) != DG_OK)
-        return 0;
-    size_t start = b->len;
-    memcpy(b->data + b->len, ",\"", 2);
-    int n = cur_format(c, s->h->names, b->data + b->len + 2, CURSOR_MAX);
+    char text[CURSOR_MAX + 4] = ",\"";
+    int n = cur_format(c, s->h->names, text + 2, CURSOR_MAX);
     if (n <= 0)
         return 0;
-    b->len += 2 + (size_t)n;
-    buf_append(b, "\"]", 2);
-    return b->len > start;
+    memcpy(text + 2 + n, "\"]", 2);
+    return buf_append(b, text, (size_t)n + 4) == DG_OK;
 }

@@ -342,6 +342,8 @@ static void timer_run(sess_t *s)
     }
     int reason = (act & EIO_ACT_CLOSE) ? s->es.reason : 0;
     oq_shrink(&s->q); /* a burst's ring goes back while idle, not after every write */
+    if (!s->q.len)
+        buf_free(&s->rec.tails); /* so do the offsets of its last batch */
     cn_t *ws = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? s->ws : NULL;
     if (!reason && oq_soft_check(&s->q, ws ? cn_pending(ws) : 0, now) == OQ_SOFT_EXPIRED)
         reason = EIO_REASON_SLOW;

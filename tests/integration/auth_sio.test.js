@@ -99,6 +99,9 @@ test('valid tokens connect (auth.token and Bearer); missing, expired, wrongly si
   const after = (await health(gws[0])).auth;
   assert.equal(after.accepted - before.accepted, 2);
   for (const [why] of bad) assert.equal(after.refused[why] - before.refused[why], 1, why);
+  // no token, signature or secret in any log line (debug level included)
+  const secrets = [SECRET, ...bad.map(([, o]) => (o.token || o.header || '').split('.')[2]).filter(Boolean)];
+  for (const g of gws) for (const l of g.logs) for (const x of secrets) assert.ok(!JSON.stringify(l).includes(x), JSON.stringify(l));
   a.close();
   b.close();
 });

@@ -5,13 +5,19 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { io } = require('socket.io-client');
 const lib = require('./lib');
 
 const PROMTOOL = process.env.PROMTOOL || 'promtool';
 const havePromtool = spawnSync(PROMTOOL, ['--version']).status === 0;
 if (!havePromtool && process.env.CI) throw new Error('CI without promtool: apt-get install -y prometheus');
+const PROMETHEUS = process.env.PROMETHEUS || 'prometheus';
+const havePrometheus = spawnSync(PROMETHEUS, ['--version']).status === 0;
+if (!havePrometheus && process.env.CI) throw new Error('CI without prometheus: apt-get install -y prometheus');
 
 let redis, gw, rc;
 const sockets = [];
@@ -124,4 +130,36 @@ test('/health reports whether Redis answers and the PING round trip', async () =
   assert.equal(h.redis.responsive, true);
   await lib.waitFor(async () => JSON.parse((await lib.get(`${gw.base}/health`)).body).redis.ping_rtt_ms >= 0,
     { what: 'a first PING answer' });
+});
+
+test('a real Prometheus scrapes /metrics: the target is up and dualgate\'s series are stored', async (t) => {
+  if (!havePrometheus) return t.skip('prometheus missing (under CI this file fails instead)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-prom-'));
+  const port = await lib.freePort();
+  fs.writeFileSync(path.join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n` +
+    `  - job_name: dualgate\n    static_configs:\n      - targets: ['127.0.0.1:${gw.port}']\n`);
+  const prom = spawn(PROMETHEUS, [`--config.file=${path.join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+  let errText = '';
+  prom.stderr.on('data', (d) => { errText += d; });
+  const query = async (q) => {
+    const r = await lib.get(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
+    return r.status === 200 ? JSON.parse(r.body).data.result : [];
+  };
+  try {
+    await lib.waitFor(async () => {
+      if (prom.exitCode !== null) throw new Error(`prometheus exited: ${errText.slice(-500)}`);
+      try { return (await query('up{job="dualgate"}')).some((x) => x.value[1] === '1'); } catch { return false; }
+    }, { timeout: 20000, what: 'Prometheus to scrape dualgate' });
+    const series = await query('dualgate_connections_opened_total');
+    assert.ok(series.length >= 3, `stored series: ${JSON.stringify(series)}`);
+    assert.ok((await query('dualgate_delivery_latency_seconds_bucket')).length > 0);
+    const health = await query('scrape_samples_scraped{job="dualgate"}');
+    assert.ok(Number(health[0].value[1]) > 50, 'a full scrape');
+  } finally {
+    prom.kill('SIGTERM');
+    await new Promise((r) => (prom.exitCode !== null ? r() : prom.once('exit', r)));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
