@@ -102,7 +102,7 @@ typedef struct sio_app {
     char *hs_token;   /* the handshake's Bearer token (malloc'd), NULL for none */
     size_t hs_token_len;
     int hs_token_bad; /* the handshake's Authorization header was malformed */
-    auth_claims_t claims[SIO_APP_NNSP];
+    auth_claims_t *claims; /* SIO_APP_NNSP of them, made when auth is on */
     int authed[SIO_APP_NNSP];
     long long warn_at[SIO_APP_NNSP], close_at[SIO_APP_NNSP]; /* epoch seconds, 0: none */
     char sid[SIO_APP_NNSP][24]; /* the Socket.IO socket id of each connected namespace */

@@ -31,8 +31,10 @@ void sio_app_init(sio_app_t *a, const cfg_t *cfg, const sio_app_ops_t *ops, sio_
 void sio_app_free(sio_app_t *a)
 {
     sio_binasm_free(&a->binasm);
-    for (int i = 0; i < SIO_APP_NNSP; i++)
+    for (int i = 0; a->claims && i < SIO_APP_NNSP; i++)
         auth_claims_clear(&a->claims[i]);
+    free(a->claims);
+    a->claims = NULL;
     if (a->hs_token)
         memset(a->hs_token, 0, a->hs_token_len);
     free(a->hs_token);
@@ -216,11 +218,15 @@ static void count_refused(const sio_app_t *a, int fail)
 static int authenticate(sio_app_t *a, const sio_packet_t *p, unsigned bit)
 {
     int i = ns_index(bit), fail = AUTH_MALFORMED;
-    auth_claims_clear(&a->claims[i]);
+    if (a->claims)
+        auth_claims_clear(&a->claims[i]);
     a->authed[i] = 0;
     a->warn_at[i] = a->close_at[i] = 0;
     if (!auth_on(a))
         return AUTH_OK;
+    /* only sockets of a gateway with tokens pay for claims */
+    if (!a->claims && !(a->claims = calloc(SIO_APP_NNSP, sizeof(*a->claims))))
+        return AUTH_MALFORMED;
     char *tok = malloc(AUTH_TOKEN_MAX + 1);
     const char *t = tok;
     size_t tlen = 0;
@@ -420,7 +426,8 @@ static void on_disconnect(sio_app_t *a, unsigned bit)
     a->nsps &= ~bit;
     if (bit == SIO_APP_NSP_MAIN)
         leave_client_rooms(a);
-    auth_claims_clear(&a->claims[i]);
+    if (a->claims)
+        auth_claims_clear(&a->claims[i]);
     a->authed[i] = 0;
     a->warn_at[i] = a->close_at[i] = 0;
     a->sid[i][0] = '\0';
