@@ -38,7 +38,9 @@
  *   dualgate_redis_malformed_total{stream}              counter
  *       Stream entries skipped as malformed.
  *   dualgate_replay_requests_total{transport}           counter
- *       Resumes replayed from Redis, by transport.
+ *       Resumes from a cursor: sse (Last-Event-ID), socketio (connection-state recovery).
+ *   dualgate_socketio_recoveries_total{result}          counter
+ *       Socket.IO reconnects that asked for recovery: recovered, or fresh (a gap event).
  *   dualgate_replay_gaps_total{reason}                  counter
  *       Resumes that could not be complete, by reason (trimmed, invalid_cursor,
  *         redis_unavailable, replay_limit).

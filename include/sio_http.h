@@ -54,6 +54,9 @@ void sio_drain(sio_t *s, int64_t window_ms);
 typedef struct sio_stats {
     uint64_t dropped[CN_KINDS];
     uint64_t slow_closed[CN_KINDS];
+    uint64_t restores;      /* CONNECTs that asked for connection-state recovery */
+    uint64_t recovered;     /* ... and got their session back */
+    uint64_t not_recovered; /* ... and got a fresh one and a gap event */
 } sio_stats_t;
 void sio_get_stats(sio_t *s, sio_stats_t *out); /* Thread: any. */
 

@@ -110,10 +110,19 @@ static void redis(mt_writer_t *w, const ex_sources_t *src, rds_health_t *rh)
 
 static void replay(mt_writer_t *w, const ex_sources_t *src)
 {
+    sio_stats_t st = {0};
+    const sio_stats_t *ss = &st;
+    if (src->sio)
+        sio_get_stats(src->sio, &st);
     mt_family(w, "dualgate_replay_requests_total", MT_COUNTER,
-              "Resumes replayed from Redis, by transport.");
-    /* Only SSE resumes from Redis so far; Socket.IO's are counted once recovery replays. */
-    mt_u64(w, MT_LABELS({"transport", "sse"}), LOAD(src->rp->started));
+              "Resumes from a cursor, by transport (SSE Last-Event-ID, Socket.IO connection-state "
+              "recovery).");
+    mt_u64(w, MT_LABELS({"transport", "sse"}), LOAD(src->sse->resumes));
+    mt_u64(w, MT_LABELS({"transport", "socketio"}), ss->restores);
+    mt_family(w, "dualgate_socketio_recoveries_total", MT_COUNTER,
+              "Socket.IO reconnects that asked for recovery, by result.");
+    mt_u64(w, MT_LABELS({"result", "recovered"}), ss->recovered);
+    mt_u64(w, MT_LABELS({"result", "fresh"}), ss->not_recovered);
     mt_family(w, "dualgate_replay_gaps_total", MT_COUNTER,
               "Resumes that could not be complete, by reason (trimmed, invalid_cursor, "
               "redis_unavailable, replay_limit).");

@@ -587,6 +587,9 @@ void sio_get_stats(sio_t *h, sio_stats_t *out)
         out->dropped[k] = atomic_load(&h->dropped_by[k]);
         out->slow_closed[k] = atomic_load(&h->slow_by[k]);
     }
+    out->restores = atomic_load(&h->restores);
+    out->recovered = atomic_load(&h->app_stats.recovered);
+    out->not_recovered = atomic_load(&h->restore_failed);
 }
 
 int sio_sessions(sio_t *h)

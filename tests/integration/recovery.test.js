@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, redisClient, waitFor, startProxy, SseClient } = require('./lib');
+const { startRedis, startGateway, stop, redisClient, waitFor, startProxy, SseClient, get } = require('./lib');
 
 let redis, gwA, gwB, short, rc;
 const sockets = [];
@@ -195,6 +195,10 @@ test('an explicit disconnect forgets the session; what recovery costs', async ()
   assert.deepEqual(numbers(s), range(1, 1000));
   console.log(`# recovery cost: ${bytes} bytes of Redis per disconnected session (MEMORY USAGE, 1 room), ` +
     `1,000 missed events replayed in ${ms.toFixed(0)} ms (reconnect included)`);
+  // counted in /metrics
+  const m = (await get(`${gwA.base}/metrics`)).body;
+  assert.match(m, /dualgate_socketio_recoveries_total\{result="recovered"\} [1-9]/);
+  assert.match(m, /dualgate_replay_requests_total\{transport="socketio"\} [1-9]/);
   // socket.disconnect(): the state goes
   s.disconnect();
   await waitFor(async () => (await rc.exists(`dualgate:sio:${pid}`)) === 0, { what: 'state deleted' });
