@@ -162,6 +162,30 @@ test('a user room fed by a routed stream is recovered: what was published while 
   }
 });
 
+test('a client room joined before a reconnect still relays once the session is recovered', async () => {
+  const proxy = await startProxy(gws[0].port);
+  try {
+    const a = io(proxy.url, { forceNew: true, transports: ['websocket'], auth: { token: token({ sub: 'ra' }) },
+      reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    sockets.push(a);
+    await new Promise((resolve, reject) => { a.once('connected', resolve); a.once('connect_error', reject); });
+    const b = await connect(gws[1], { token: token({ sub: 'rb' }) });
+    assert.deepEqual(await ack(a, 'join_room', 'chat:rec'), { success: true, room: 'chat:rec' });
+    assert.deepEqual(await ack(b, 'join_room', 'chat:rec'), { success: true, room: 'chat:rec' });
+    const gone = new Promise((r) => a.once('disconnect', r));
+    proxy.cut();
+    await gone;
+    await new Promise((r) => a.once('connect', r));
+    assert.equal(a.recovered, true);
+    assert.deepEqual(await ack(a, 'typing', { room: 'chat:rec' }), { success: true, room: 'chat:rec' });
+    await waitFor(() => got(b, 'typing').length === 1, { what: 'typing from the recovered socket' });
+    a.close();
+    b.close();
+  } finally {
+    proxy.close();
+  }
+});
+
 test('join_room / leave_room with acks, user_joined / user_left, typing relayed across instances, rate-limited', async () => {
   const a = await connect(gws[0], { token: token({ sub: 'alice' }) });
   const b = await connect(gws[1], { token: token({ sub: 'bob' }) });
