@@ -1,6 +1,7 @@
 /* check_sio_app.c - dualgate's Socket.IO namespaces against recording ops: CONNECT answers
  * and unknown namespaces, subscriptions with acks and validation, DISCONNECT, /logs entries,
- * the conformance echo with binary attachments, and protocol violations. */
+ * the conformance echo with binary attachments, protocol violations, and what recovery, late
+ * subscribers and all-jobs ask of the session. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "decode.h"
 #include "dg.h"
+#include "eio.h"
 #include "sio_app.h"
 
 #define MAXREC 32
@@ -482,6 +484,150 @@ START_TEST(rooms_and_relay)
 }
 END_TEST
 
+/* ---- recovery, late subscribers, all-jobs (the session side is sio_rec.c) ---- */
+
+static struct {
+    char pid[64], offset[SIO_APP_OFFSET_MAX];
+    int restores, has_offset, take, fresh, forgets;
+    unsigned restore_bit, forget_bit;
+    char state_job[64];
+    int state_queue, states;
+} recov;
+
+static int r_restore(void *ud, unsigned bit, const char *pid, const char *offset)
+{
+    (void)ud;
+    recov.restores++;
+    recov.restore_bit = bit;
+    snprintf(recov.pid, sizeof(recov.pid), "%s", pid);
+    recov.has_offset = offset != NULL;
+    snprintf(recov.offset, sizeof(recov.offset), "%s", offset ? offset : "");
+    return recov.take;
+}
+
+static void r_fresh(void *ud, unsigned bit, char *pid)
+{
+    (void)ud;
+    (void)bit;
+    recov.fresh++;
+    snprintf(pid, EIO_SID_LEN + 1, "%s", "PPPPPPPPPPPPPPPPPPPP");
+}
+
+static void r_forget(void *ud, unsigned bit)
+{
+    (void)ud;
+    recov.forgets++;
+    recov.forget_bit = bit;
+}
+
+static void r_job_state(void *ud, const char *job_id, int queue)
+{
+    (void)ud;
+    recov.states++;
+    recov.state_queue = queue;
+    snprintf(recov.state_job, sizeof(recov.state_job), "%s", job_id);
+}
+
+static void setup_recovery(void)
+{
+    setup_mode(0);
+    memset(&recov, 0, sizeof(recov));
+    sio_app_free(&app);
+    sio_app_ops_t ops = {.ud = &rec, .send = r_send, .join = r_join, .leave = r_leave,
+                         .leave_all = r_leave_all, .publish_log = r_publish,
+                         .restore = r_restore, .fresh = r_fresh, .forget = r_forget,
+                         .job_state = r_job_state};
+    sio_app_init(&app, &cfg, &ops, &stats);
+}
+
+START_TEST(fresh_connect_carries_pid)
+{
+    ck_assert_int_eq(msg("0"), DG_OK);
+    ck_assert_int_eq(recov.fresh, 1);
+    ck_assert_int_eq(recov.restores, 0);
+    ck_assert_int_eq(rec.nsent, 1);
+    ck_assert_int_eq(strncmp(rec.sent[0], "40{\"sid\":\"", 9), 0);
+    ck_assert_str_eq(rec.sent[0] + 30, "\",\"pid\":\"PPPPPPPPPPPPPPPPPPPP\"}");
+    /* a CONNECT payload without pid (an auth object) is a fresh connect too */
+    ck_assert_int_eq(msg("0/logs,{\"token\":\"x\",\"offset\":\"http:1-0\"}"), DG_OK);
+    ck_assert_int_eq(recov.restores, 0);
+    ck_assert_int_eq(recov.fresh, 2);
+    ck_assert_str_eq(rec.joins[0], "logs");
+}
+END_TEST
+
+START_TEST(restore_taken_by_the_session)
+{
+    recov.take = 1;
+    ck_assert_int_eq(msg("0{\"pid\":\"abc\",\"offset\":\"http:5-1,sparql:0-0\"}"), DG_OK);
+    ck_assert_int_eq(recov.restores, 1);
+    ck_assert_uint_eq(recov.restore_bit, SIO_APP_NSP_MAIN);
+    ck_assert_str_eq(recov.pid, "abc");
+    ck_assert_str_eq(recov.offset, "http:5-1,sparql:0-0");
+    ck_assert_int_eq(rec.nsent, 0); /* the session answers */
+    ck_assert(sio_app_connected(&app)); /* the connect timeout no longer applies */
+    ck_assert_uint_eq(app.nsps, 0);
+    /* a second CONNECT while restoring is a protocol error */
+    ck_assert_int_eq(msg("0"), DG_EPROTO);
+}
+END_TEST
+
+START_TEST(restore_answered_or_fresh)
+{
+    recov.take = 1;
+    ck_assert_int_eq(msg("0{\"pid\":\"abc\"}"), DG_OK); /* no offset: NULL */
+    ck_assert_int_eq(recov.has_offset, 0);
+    const char *sid = sio_app_connect_done(&app, SIO_APP_NSP_MAIN, 1);
+    ck_assert_ptr_nonnull(sid);
+    ck_assert_int_eq((int)strlen(sid), EIO_SID_LEN);
+    ck_assert_uint_eq(app.nsps, SIO_APP_NSP_MAIN);
+    ck_assert_int_eq(rec.nsent, 0);
+    ck_assert_ptr_null(sio_app_connect_done(&app, SIO_APP_NSP_MAIN, 1)); /* not restoring now */
+    /* /logs: not found, so a fresh connect (rooms, pid, CONNECT) */
+    ck_assert_int_eq(msg("0/logs,{\"pid\":\"def\",\"offset\":\"logs:1-0\"}"), DG_OK);
+    ck_assert_uint_eq(recov.restore_bit, SIO_APP_NSP_LOGS);
+    ck_assert_ptr_null(sio_app_connect_done(&app, SIO_APP_NSP_LOGS, 0));
+    ck_assert_int_eq(recov.fresh, 1);
+    ck_assert_int_eq(rec.nsent, 1);
+    ck_assert_int_eq(strncmp(rec.sent[0], "40/logs,{\"sid\":\"", 15), 0);
+    ck_assert_str_eq(rec.joins[0], "logs");
+    /* an explicit DISCONNECT forgets the state */
+    ck_assert_int_eq(msg("1"), DG_OK);
+    ck_assert_int_eq(recov.forgets, 1);
+    ck_assert_uint_eq(recov.forget_bit, SIO_APP_NSP_MAIN);
+}
+END_TEST
+
+START_TEST(state_after_join_and_all_jobs)
+{
+    ck_assert_int_eq(msg("0"), DG_OK);
+    rec.nsent = 0;
+    ck_assert_int_eq(msg("21[\"subscribe-job\",{\"jobId\":\"j1\",\"queue\":\"sparql\"}]"), DG_OK);
+    ck_assert_int_eq(recov.states, 1);
+    ck_assert_str_eq(recov.state_job, "j1");
+    ck_assert_int_eq(recov.state_queue, cfg_queue_index(&cfg, "sparql"));
+    ck_assert_str_eq(rec.joins[0], "job:j1");
+    ck_assert_str_eq(rec.sent[0], "431[{\"success\":true,\"room\":\"job:j1\"}]");
+    ck_assert_int_eq(msg("2[\"subscribe-job\",\"j2\"]"), DG_OK);
+    ck_assert_int_eq(recov.state_queue, -1);
+    ck_assert_int_eq(msg("2[\"subscribe-queue\",\"http\"]"), DG_OK);
+    ck_assert_int_eq(recov.states, 2); /* no state for queue rooms */
+    ck_assert_int_eq(msg("22[\"subscribe-all-jobs\",{\"queues\":[\"http\",\"analyzer\"]}]"), DG_OK);
+    ck_assert_str_eq(rec.joins[3], "all-jobs");
+    ck_assert_uint_eq(rec.filters[3].streams, (1u << cfg_queue_index(&cfg, "http")) |
+                                                  (1u << cfg_queue_index(&cfg, "analyzer")));
+    ck_assert_str_eq(rec.sent[rec.nsent - 1], "432[{\"success\":true,\"room\":\"all-jobs\"}]");
+    ck_assert_int_eq(msg("23[\"subscribe-all-jobs\",{\"queue\":\"nope\"}]"), DG_OK);
+    ck_assert_str_eq(rec.sent[rec.nsent - 1], "433[{\"success\":false,\"error\":\"unknown queue\"}]");
+    ck_assert_int_eq(msg("24[\"subscribe-all-jobs\",{\"queues\":\"http\"}]"), DG_OK);
+    ck_assert_str_eq(rec.sent[rec.nsent - 1],
+                     "434[{\"success\":false,\"error\":\"queues must be an array of queue names\"}]");
+    ck_assert_int_eq(msg("25[\"unsubscribe-all-jobs\"]"), DG_OK);
+    ck_assert_str_eq(rec.leaves[rec.nleaves - 1], "all-jobs");
+    ck_assert_int_eq(recov.states, 2);
+}
+END_TEST
+
 Suite *sio_app_suite(void)
 {
     Suite *s = suite_create("sio_app");
@@ -499,7 +645,14 @@ Suite *sio_app_suite(void)
     tcase_add_checked_fixture(tr, setup_rooms, teardown_app);
     tcase_add_test(tr, connected_ping);
     tcase_add_test(tr, rooms_and_relay);
+    TCase *tv = tcase_create("recovery");
+    tcase_add_checked_fixture(tv, setup_recovery, teardown_app);
+    tcase_add_test(tv, fresh_connect_carries_pid);
+    tcase_add_test(tv, restore_taken_by_the_session);
+    tcase_add_test(tv, restore_answered_or_fresh);
+    tcase_add_test(tv, state_after_join_and_all_jobs);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, tr);
+    suite_add_tcase(s, tv);
     return s;
 }
