@@ -59,7 +59,8 @@ enum cu_next_result {
 };
 int cu_next(cu_t *cu, const char **json, size_t *len);
 
-/* Frees the catchup; reads still in flight are discarded when they come back. */
+/* Frees the catchup; reads still in flight are discarded when they come back. May be called
+ * from wake(). */
 void cu_free(cu_t *cu);
 
 #endif

@@ -32,6 +32,7 @@ struct cu {
     size_t fallback_len;
     int fallback_sent;
     int inflight, abandoned;
+    int waking; /* inside wake(): cu_free there only marks it abandoned */
 };
 
 static void destroy(cu_t *cu)
@@ -51,8 +52,11 @@ static void on_answer_loop(void *arg, int cancelled)
     cu->inflight--;
     if (!cu->abandoned && !cancelled) {
         cu_answer(cu, rq->queue, rq->status, rq->json, rq->len);
-        if (cu->answered == cu->spec.queues)
+        if (cu->answered == cu->spec.queues) {
+            cu->waking = 1;
             cu->spec.wake(cu->spec.ud);
+            cu->waking = 0;
+        }
     }
     free(rq->json);
     free(rq);
@@ -216,6 +220,6 @@ void cu_free(cu_t *cu)
     if (!cu)
         return;
     cu->abandoned = 1;
-    if (!cu->inflight)
+    if (!cu->inflight && !cu->waking) /* from wake(): freed when wake returns */
         destroy(cu);
 }

@@ -577,29 +577,26 @@ int rec_restore(sess_t *s, unsigned bit, const char *pid, const char *offset)
 
 /* ================================================================ job states */
 
-/* Puts what the catchups have to say in front; at the end of each the live queue may go on.
- * Not from a catchup's wake (which only asks for a fill): cu_free is not allowed there. */
-static void states_poll(sess_t *s)
+/* Puts what st's catchup has to say in front; at its end the live queue may go on. Runs in the
+ * catchup's wake (cu_free is allowed there) and at once for reads that could not be asked. */
+static void state_drain(rec_state_t *st)
 {
-    list_t *n = list_first(&s->rec.states);
-    while (n && n != &s->rec.states) {
-        rec_state_t *st = DG_CONTAINER_OF(n, rec_state_t, node);
-        n = n->next;
-        const char *json;
-        size_t len;
-        int rc;
-        while ((rc = cu_next(st->cu, &json, &len)) == CU_ITEM)
-            send_event(s, 0, "state", json, len, 1);
-        if (rc == CU_DONE) {
-            state_end(st);
-            s->rec.hold--;
-        }
+    sess_t *s = st->s;
+    const char *json;
+    size_t len;
+    int rc;
+    while ((rc = cu_next(st->cu, &json, &len)) == CU_ITEM)
+        send_event(s, 0, "state", json, len, 1);
+    if (rc == CU_DONE) {
+        state_end(st);
+        s->rec.hold--;
+        wake(s);
     }
 }
 
 static void state_wake(void *ud)
 {
-    wake(((rec_state_t *)ud)->s);
+    state_drain(ud);
 }
 
 void rec_job_state(sess_t *s, const char *job_id, int queue)
@@ -620,7 +617,7 @@ void rec_job_state(sess_t *s, const char *job_id, int queue)
     list_push(&s->rec.states, &st->node);
     s->rec.hold++;
     atomic_fetch_add(&s->h->job_states, 1);
-    wake(s); /* reads that could not be queued are answered at once */
+    state_drain(st); /* reads that could not be queued are answered at once */
 }
 
 /* ================================================================ job access (owner terms) */
@@ -765,8 +762,6 @@ int rec_next(sess_t *s, msg_t **m)
         s->rec.peeked = NULL;
         return REC_ITEM;
     }
-    if (!list_empty(&s->rec.states))
-        states_poll(s);
     if ((*m = oq_pop(&s->rec.front)))
         return REC_ITEM;
     int wait = 0;
@@ -783,8 +778,6 @@ int rec_next(sess_t *s, msg_t **m)
 
 int rec_ready(sess_t *s)
 {
-    if (!list_empty(&s->rec.states))
-        states_poll(s);
     if (s->rec.peeked || s->rec.front.len)
         return 1;
     if (!s->rec.replay[0] && !s->rec.replay[1])
