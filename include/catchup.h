@@ -16,6 +16,8 @@
  * The state may be newer than the room position taken at the join: an event published in
  * between arrives live after a state that already includes it (a repeat, never a loss).
  *
+ * The same reads can carry the job's owner (or whole data) for an access check (cu_owner).
+ *
  * Threads: a catchup belongs to one event loop; every function runs on that loop's thread.
  * Redis answers come back from the command thread as tasks posted to the loop. */
 #ifndef CATCHUP_H
@@ -38,6 +40,8 @@ typedef struct cu_spec {
     int named;                /* the client named its one queue: its "unknown" is the answer */
     const char *job_id;       /* copied; 1..DEC_JOBID_MAX-1 bytes */
     int timeout_ms;           /* per read (redis_timeout_ms) */
+    const char *owner_field;  /* NULL, or rds_job_state_async's owner_field (RDS_JOB_DATA: the
+                               * job's data) for cu_owner(); must outlive the catchup */
     void (*wake)(void *ud);   /* every answer is in: cu_next() has something to say */
     void *ud;
 } cu_spec_t;
@@ -58,6 +62,10 @@ enum cu_next_result {
     CU_DONE      /* everything was handed out */
 };
 int cu_next(cu_t *cu, const char **json, size_t *len);
+
+/* Queue q's owner (spec.owner_field) once q answered: NULL when the job or the field is not
+ * there, q was not asked or has not answered, or the read failed. Valid until cu_free. */
+const char *cu_owner(const cu_t *cu, int q);
 
 /* Frees the catchup; reads still in flight are discarded when they come back. May be called
  * from wake(). */

@@ -18,6 +18,7 @@ typedef struct cu_req {
     int status;
     char *json; /* malloc'd copy of the answer, or NULL */
     size_t len;
+    char *owner; /* malloc'd copy of the owner (spec.owner_field), or NULL */
 } cu_req_t;
 
 struct cu {
@@ -27,6 +28,7 @@ struct cu {
     int status[CFG_MAX_QUEUES];
     char *json[CFG_MAX_QUEUES]; /* answers, then (once all are in) what is handed out */
     size_t len[CFG_MAX_QUEUES];
+    char *owner[CFG_MAX_QUEUES]; /* spec.owner_field of each queue's job, NULL when none */
     int built, next;
     char *fallback; /* the one {"queue":null,...} when nothing else is said */
     size_t fallback_len;
@@ -37,8 +39,10 @@ struct cu {
 
 static void destroy(cu_t *cu)
 {
-    for (int q = 0; q < CFG_MAX_QUEUES; q++)
+    for (int q = 0; q < CFG_MAX_QUEUES; q++) {
         free(cu->json[q]);
+        free(cu->owner[q]);
+    }
     free(cu->fallback);
     free(cu);
 }
@@ -51,6 +55,10 @@ static void on_answer_loop(void *arg, int cancelled)
     cu_t *cu = rq->cu;
     cu->inflight--;
     if (!cu->abandoned && !cancelled) {
+        if (!(cu->answered & (1u << rq->queue)) && rq->status == DG_OK) {
+            cu->owner[rq->queue] = rq->owner; /* the first answer is the one kept */
+            rq->owner = NULL;
+        }
         cu_answer(cu, rq->queue, rq->status, rq->json, rq->len);
         if (cu->answered == cu->spec.queues) {
             cu->waking = 1;
@@ -59,6 +67,7 @@ static void on_answer_loop(void *arg, int cancelled)
         }
     }
     free(rq->json);
+    free(rq->owner);
     free(rq);
     if (cu->abandoned && !cu->inflight)
         destroy(cu);
@@ -69,7 +78,6 @@ static void on_answer(void *ud, int status, const char *json, size_t len, const 
                       const char *err)
 {
     cu_req_t *rq = ud;
-    (void)owner;
     (void)err;
     rq->status = status;
     if (status == DG_OK && json && (rq->json = malloc(len + 1))) {
@@ -79,6 +87,8 @@ static void on_answer(void *ud, int status, const char *json, size_t len, const 
     } else if (status == DG_OK) {
         rq->status = DG_ENOMEM;
     }
+    if (rq->status == DG_OK && owner && !(rq->owner = strdup(owner)))
+        rq->status = DG_ENOMEM;
     el_post_task(rq->cu->spec.loop, &rq->task);
 }
 
@@ -92,8 +102,8 @@ static void ask(cu_t *cu, int q)
         rq->cu = cu;
         rq->queue = q;
     }
-    if (!rq || rds_job_state_async(cu->spec.rds, q, cu->job_id, NULL, cu->spec.timeout_ms,
-                                   on_answer, rq) != DG_OK) {
+    if (!rq || rds_job_state_async(cu->spec.rds, q, cu->job_id, cu->spec.owner_field,
+                                   cu->spec.timeout_ms, on_answer, rq) != DG_OK) {
         free(rq);
         cu_answer(cu, q, DG_EIO, NULL, 0);
         return;
@@ -164,6 +174,11 @@ static void build(cu_t *cu)
         cu->fallback =
             dump(json_pack("{s:n,s:s,s:s}", "queue", "jobId", cu->job_id, "state", "unknown"),
                  &cu->fallback_len);
+}
+
+const char *cu_owner(const cu_t *cu, int q)
+{
+    return q >= 0 && q < CFG_MAX_QUEUES && (cu->answered & (1u << q)) ? cu->owner[q] : NULL;
 }
 
 int cu_next(cu_t *cu, const char **json, size_t *len)

@@ -42,12 +42,19 @@ struct rec_replay {
     int done;     /* rp said RP_DONE */
 };
 
-/* A subscribe-job's state reads (catchup.h), until every answer is out. */
+/* A subscribe-job's job reads (catchup.h) in flight: its states to send first, or (access) the
+ * owner check that decides the subscription. */
 typedef struct rec_state {
     list_t node; /* in s->rec.states */
     sess_t *s;
     cu_t *cu;
+    int access; /* an owner check: no states, the live queue is not held */
+    int queue;
+    long ack_id;
+    char job_id[DEC_JOBID_MAX];
 } rec_state_t;
+
+static void access_done(rec_state_t *st);
 
 static void state_end(rec_state_t *st)
 {
@@ -585,6 +592,11 @@ static void state_drain(rec_state_t *st)
     const char *json;
     size_t len;
     int rc;
+    if (st->access) {
+        if (cu_next(st->cu, &json, &len) != CU_WAIT)
+            access_done(st);
+        return;
+    }
     while ((rc = cu_next(st->cu, &json, &len)) == CU_ITEM)
         send_event(s, 0, "state", json, len, 1);
     if (rc == CU_DONE) {
@@ -622,88 +634,42 @@ void rec_job_state(sess_t *s, const char *job_id, int queue)
 
 /* ================================================================ job access (owner terms) */
 
-struct access_req;
-
-typedef struct access_slot {
-    struct access_req *req;
-    int status;
-    char *data; /* the job's BullMQ data, NULL when none */
-} access_slot_t;
-
-/* A subscribe-job waiting for the job's data (access_jobs owner terms). */
-typedef struct access_req {
-    el_task_t task;
-    sess_t *s; /* holds a reference */
-    atomic_int pending;
-    int queue;
-    long ack_id;
-    int n;
+/* Every queue answered an owner check: whether one of them holds the job for this token. */
+static void access_done(rec_state_t *st)
+{
+    sess_t *s = st->s;
     char job_id[DEC_JOBID_MAX];
-    access_slot_t slot[CFG_MAX_QUEUES];
-} access_req_t;
-
-static void access_task(void *arg, int cancelled)
-{
-    access_req_t *q = arg;
-    sess_t *s = q->s;
-    if (!cancelled && !s->torn) {
-        int allowed = 0;
-        for (int i = 0; i < q->n && !allowed; i++)
-            allowed = q->slot[i].data &&
-                      sio_app_job_allowed(&s->app, q->slot[i].data, strlen(q->slot[i].data));
-        sio_app_job_access_done(&s->app, q->job_id, q->queue, q->ack_id, allowed);
+    int queue = st->queue, allowed = 0;
+    long ack_id = st->ack_id;
+    for (int q = 0; q < s->h->cfg->nqueues && !allowed; q++) {
+        const char *data = cu_owner(st->cu, q);
+        allowed = data && sio_app_job_allowed(&s->app, data, strlen(data));
     }
-    for (int i = 0; i < q->n; i++)
-        free(q->slot[i].data);
-    sess_unref(s);
-    free(q);
-}
-
-/* Drops one pending count; the last posts the answers to the loop. Thread: any. */
-static void access_put(access_req_t *q)
-{
-    if (atomic_fetch_sub(&q->pending, 1) == 1) {
-        q->task = (el_task_t){NULL, access_task, q};
-        el_post_task(q->s->loop, &q->task);
-    }
-}
-
-static void access_answer(void *ud, int status, const char *json, size_t len, const char *data,
-                          const char *err)
-{
-    (void)json;
-    (void)len;
-    (void)err;
-    access_slot_t *slot = ud;
-    slot->status = status;
-    if (status == DG_OK && data)
-        slot->data = strdup(data);
-    access_put(slot->req);
+    memcpy(job_id, st->job_id, sizeof(job_id));
+    state_end(st);
+    sio_app_job_access_done(&s->app, job_id, queue, ack_id, allowed);
 }
 
 void rec_job_access(sess_t *s, const char *job_id, int queue, long ack_id)
 {
     const cfg_t *cfg = s->h->cfg;
-    access_req_t *q = calloc(1, sizeof(*q));
-    if (!q || strlen(job_id) >= sizeof(q->job_id)) {
-        free(q);
+    rec_state_t *st = calloc(1, sizeof(*st));
+    cu_spec_t spec = {.rds = s->h->d.rds, .loop = s->loop, .names = s->h->names,
+                      .queues = queue >= 0 ? 1u << queue : (1u << cfg->nqueues) - 1,
+                      .named = queue >= 0, .job_id = job_id, .timeout_ms = cfg->redis_timeout_ms,
+                      .owner_field = RDS_JOB_DATA, .wake = state_wake, .ud = st};
+    if (!st || strlen(job_id) >= sizeof(st->job_id) || !(st->cu = cu_new(&spec))) {
+        free(st);
         sio_app_job_access_done(&s->app, job_id, queue, ack_id, 0);
         return;
     }
-    sess_ref(s);
-    q->s = s;
-    q->queue = queue;
-    q->ack_id = ack_id;
-    q->n = queue >= 0 ? 1 : cfg->nqueues;
-    memcpy(q->job_id, job_id, strlen(job_id) + 1);
-    atomic_init(&q->pending, q->n + 1); /* +1: ours, until every request is out */
-    for (int i = 0; i < q->n; i++) {
-        q->slot[i].req = q;
-        if (rds_job_state_async(s->h->d.rds, queue >= 0 ? queue : i, job_id, RDS_JOB_DATA,
-                                cfg->redis_timeout_ms, access_answer, &q->slot[i]) != DG_OK)
-            access_answer(&q->slot[i], DG_EIO, NULL, 0, NULL, NULL);
-    }
-    access_put(q);
+    st->s = s;
+    st->access = 1;
+    st->queue = queue;
+    st->ack_id = ack_id;
+    memcpy(st->job_id, job_id, strlen(job_id) + 1);
+    list_push(&s->rec.states, &st->node);
+    state_drain(st); /* reads that could not be queued are answered at once */
 }
 
 /* ================================================================ what goes out first */

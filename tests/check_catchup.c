@@ -64,6 +64,9 @@ START_TEST(known_answers_in_queue_order_unknown_dropped)
     next(cu, &rc);
     ck_assert_int_eq(rc, CU_WAIT);
     answer(cu, 1, 0, K("sparql", "unknown"));
+    ck_assert_ptr_null(cu_owner(cu, 2)); /* no owner_field asked: none */
+    ck_assert_ptr_null(cu_owner(cu, 9)); /* a queue not asked */
+    ck_assert_ptr_null(cu_owner(cu, -1));
     ck_assert_str_eq(next(cu, &rc), K("techstack", "completed"));
     ck_assert_int_eq(rc, CU_ITEM);
     ck_assert_str_eq(next(cu, &rc), K("analyzer", "active"));
