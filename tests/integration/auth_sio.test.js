@@ -1,14 +1,13 @@
 // Tokens, user rooms, client rooms and relay over Socket.IO with real socket.io-client: two
-// dualgate instances on one Redis, HS256 tokens made here with node's crypto (as routes.test.js),
+// dualgate instances on one Redis, HS256 tokens made here (lib.hs256),
 // tokens from CONNECT's auth.token and from the handshake's Authorization header, routed stream
 // and channel feeding user rooms, `typing` relayed across instances, forbidden subscriptions, and
 // token_expiring_soon then the close for a short-lived token (Socket.IO and SSE).
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, startProxy } = require('./lib');
+const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, startProxy, hs256 } = require('./lib');
 
 const SECRET = 'auth-sio-test-secret-0123456789-abcdefghij';
 const AUD = 'dualgate-test';
@@ -18,15 +17,7 @@ const ROUTES = 'stream:app:user-status=user-status-changed@user:{user_id},' +
 let redis, gws = [], rc;
 const sockets = [];
 
-const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
-function token(claims, { secret = SECRET, life = 600 } = {}) {
-  const now = Math.floor(Date.now() / 1000);
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ aud: AUD, iat: now, exp: now + life, ...claims });
-  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
-
+const token = (claims, { secret = SECRET, life = 600 } = {}) => hs256(secret, { aud: AUD, ...claims }, { life });
 async function health(gw) {
   return JSON.parse((await get(gw.base + '/health')).body);
 }
@@ -89,9 +80,7 @@ test('valid tokens connect (auth.token and Bearer); missing, expired, wrongly si
     ['missing', {}],
     ['expired', { token: token({ sub: 'u1' }, { life: -60 }) }],
     ['signature', { token: token({ sub: 'u1' }, { secret: 'another-secret-0123456789-abcdefghijkl' }) }],
-    ['audience', { header: (() => { const now = Math.floor(Date.now() / 1000);
-      const head = b64({ alg: 'HS256', typ: 'JWT' }), body = b64({ aud: 'other', sub: 'u1', exp: now + 60 });
-      return `${head}.${body}.${crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url')}`; })() }],
+    ['audience', { header: hs256(SECRET, { aud: 'other', sub: 'u1' }, { life: 60 }) }],
   ];
   for (const [why, opts] of bad) {
     await assert.rejects(connect(gws[0], opts), (e) => e.message === 'unauthorized', why);

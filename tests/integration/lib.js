@@ -4,6 +4,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const http = require('node:http');
+const crypto = require('node:crypto');
 const net = require('node:net');
 const path = require('node:path');
 const { once, EventEmitter } = require('node:events');
@@ -276,9 +277,20 @@ async function startProxy(target) {
   return p;
 }
 
+// An HS256 JWT of claims signed with secret, as an auth server would issue it: iat now and exp
+// `life` seconds ahead unless claims set them.
+function hs256(secret, claims, { life = 600 } = {}) {
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64({ alg: 'HS256', typ: 'JWT' });
+  const body = b64({ iat: now, exp: now + life, ...claims });
+  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
 function redisClient(url) {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-module.exports = { startProxy, ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
+module.exports = { hs256, startProxy, ROOT, BIN, QUEUES, MEM_FACTOR, baseEnv, freePort, waitFor, startRedis, startGateway, stop, get, SseClient, ResumingSse,
   redisClient, jobProcessor, startBull };

@@ -6,22 +6,14 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const { io } = require('socket.io-client');
-const { startRedis, startGateway, stop, get, startBull } = require('./lib');
+const { startRedis, startGateway, stop, get, startBull, hs256 } = require('./lib');
 
 const SECRET = 'owner-test-secret-0123456789-abcdefghijkl';
 let redis, gw, bull;
 const sockets = [];
 
-const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
-function token(claims) {
-  const now = Math.floor(Date.now() / 1000);
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ iat: now, exp: now + 600, ...claims });
-  const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
+const token = (claims) => hs256(SECRET, claims);
 
 test.before(async () => {
   redis = await startRedis();

@@ -1,11 +1,10 @@
 // Routed sources and user rooms over SSE, with tokens: two dualgate instances on one Redis, a
-// routed stream and a routed channel feeding user rooms, HS256 tokens made here with node's
-// crypto, refused tokens (401), forbidden rooms (403), malformed payloads counted and skipped.
+// routed stream and a routed channel feeding user rooms, HS256 tokens made here
+// (lib.hs256), refused tokens (401), forbidden rooms (403), malformed payloads counted and skipped.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor } = require('./lib');
+const { startRedis, startGateway, stop, get, SseClient, redisClient, waitFor, hs256 } = require('./lib');
 
 const SECRET = 'routes-test-secret-0123456789-abcdefghij';
 const AUD = 'dualgate-test';
@@ -14,14 +13,7 @@ const ROUTES = 'stream:app:user-status=user-status-changed@user:{user_id},' +
 
 let redis, gws = [], rc;
 
-const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
-function token(claims, { secret = SECRET, alg = 'HS256' } = {}) {
-  const now = Math.floor(Date.now() / 1000);
-  const head = b64({ alg, typ: 'JWT' });
-  const body = b64({ aud: AUD, iat: now, exp: now + 600, ...claims });
-  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
+const token = (claims, { secret = SECRET } = {}) => hs256(secret, { aud: AUD, ...claims });
 const bearer = (t) => ({ Authorization: `Bearer ${t}` });
 
 async function health(gw) {
