@@ -8,7 +8,8 @@
  * workers and the Redis command thread hand work to a loop. The ready-list lock is a leaf: it may
  * be taken with any other lock held.
  *
- * One clock: el_now_ms() (CLOCK_MONOTONIC, milliseconds) for every deadline in dualgate. */
+ * One clock: el_now_ms() (CLOCK_MONOTONIC, milliseconds) for every deadline in dualgate;
+ * el_wall_ms() only for times other processes compare (Redis ids, state kept in Redis). */
 #ifndef LOOP_H
 #define LOOP_H
 
@@ -47,6 +48,8 @@ typedef void (*el_task_fn)(void *arg, int cancelled);
 
 /* Milliseconds on the one monotonic clock. Thread: any. */
 int64_t el_now_ms(void);
+/* Wall-clock milliseconds since the epoch (CLOCK_REALTIME): never for deadlines. Thread: any. */
+int64_t el_wall_ms(void);
 
 /* A loop whose thread is not running yet; index names it ("io-0"). NULL on failure with errstr.
  * Thread: main. */

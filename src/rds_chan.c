@@ -9,9 +9,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "dg.h"
+#include "loop.h"
 #include "log.h"
 #include "rds_int.h"
 
@@ -37,9 +37,7 @@ static int chan_send(redisContext *c, int argc, const char **argv, char *err, si
  * from), or one sequence number past the last one when the clock has not moved on. */
 static cur_id_t next_id(rds_reader_t *rd)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    cur_id_t id = {(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, 0};
+    cur_id_t id = {(uint64_t)el_wall_ms(), 0};
     if (id.ms <= rd->last.ms)
         id = (cur_id_t){rd->last.ms, rd->last.seq + 1};
     pthread_mutex_lock(&rd->conn.lock);

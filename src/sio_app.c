@@ -16,6 +16,7 @@
 #include "dg.h"
 #include "eio.h"
 #include "log.h"
+#include "loop.h"
 
 #define NAME_MAX_BYTES 64 /* event names we act on are short; longer ones are ignored */
 
@@ -669,13 +670,6 @@ static void on_log(sio_app_t *a, const sio_packet_t *p, const json_t *entry)
 
 /* ---------------------------------------------------------------- client rooms and relay */
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What a notice or a relayed event carries: the client's own object (if it sent one) with
  * room, userId and socketId set by us, so no client can speak for another. */
 static char *relay_payload(const sio_app_t *a, const json_t *arg, const char *room)
@@ -766,7 +760,7 @@ static void on_relay(sio_app_t *a, const sio_packet_t *p, const char *name, size
     char room[ROUTE_ROOM_MAX], ev[NAME_MAX_BYTES];
     const char *err = room_arg(arg, room, sizeof(room));
     relay_limit_t l = relay_limit_of(a->cfg);
-    long long now = mono_ms();
+    long long now = el_now_ms();
     memcpy(ev, name, nlen);
     ev[nlen] = '\0';
     if (!a->bucket_ready) {
@@ -805,11 +799,8 @@ void sio_app_closing(sio_app_t *a)
 /* An application-level ping (the MetaRGB client's): pong {timestamp}, as an ack when asked. */
 static void on_ping(sio_app_t *a, const sio_packet_t *p, const char *nsp)
 {
-    struct timespec ts;
     char body[64];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int n = snprintf(body, sizeof(body), "{\"timestamp\":%lld}",
-                     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int n = snprintf(body, sizeof(body), "{\"timestamp\":%lld}", (long long)el_wall_ms());
     if (p->ack_id >= 0)
         send_ack(a, nsp, p->ack_id, body, (size_t)n, 0);
     else

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "catchup.h"
 #include "decode.h"
@@ -63,6 +62,13 @@ static void state_end(rec_state_t *st)
     free(st);
 }
 
+/* Ends every job read in flight (their answers are discarded when they come back). */
+static void states_end(sess_t *s)
+{
+    while (!list_empty(&s->rec.states))
+        state_end(DG_CONTAINER_OF(list_first(&s->rec.states), rec_state_t, node));
+}
+
 static int ns_of_bit(unsigned bit)
 {
     return bit == SIO_APP_NSP_LOGS ? 1 : 0;
@@ -92,14 +98,6 @@ static int ns_of_msg(const sess_t *s, const msg_t *m)
     if (m->kind == MSG_JOB || (m->kind == MSG_ROUTE && (s->h->route_streams & (1u << m->stream))))
         return 0;
     return m->kind == MSG_LOG ? 1 : -1;
-}
-
-/* Wall-clock ms: the state is read by other processes, so the monotonic clock will not do. */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void wake(sess_t *s)
@@ -156,8 +154,7 @@ static void replay_free(struct rec_replay *r)
 
 void rec_free(sess_t *s)
 {
-    while (!list_empty(&s->rec.states)) /* a session its stopped loop never tore down */
-        state_end(DG_CONTAINER_OF(list_first(&s->rec.states), rec_state_t, node));
+    states_end(s); /* a session its stopped loop never tore down */
     for (int i = 0; i < SESS_NS; i++) {
         replay_free(s->rec.replay[i]);
         s->rec.replay[i] = NULL;
@@ -228,7 +225,7 @@ int64_t rec_deadline(const sess_t *s)
 
 void rec_teardown(sess_t *s)
 {
-    int64_t now = wall_ms();
+    int64_t now = el_wall_ms();
     for (int i = 0; i < SESS_NS; i++) {
         /* a restore that never answered leaves the state as it was */
         if (!s->rec.replay[i] && (s->app.nsps & bit_of_ns(i)))
@@ -236,8 +233,7 @@ void rec_teardown(sess_t *s)
         replay_free(s->rec.replay[i]);
         s->rec.replay[i] = NULL;
     }
-    while (!list_empty(&s->rec.states)) /* answers still in flight are discarded */
-        state_end(DG_CONTAINER_OF(list_first(&s->rec.states), rec_state_t, node));
+    states_end(s); /* answers still in flight are discarded */
     s->rec.save_at = 0;
 }
 
@@ -451,7 +447,7 @@ static const char *restore(sess_t *s, rec_answer_t *a)
         why = "session_unknown";
     else if (!user || strcmp(user, sio_app_user(&s->app, bit_of_ns(a->ns))) != 0)
         why = "session_unknown"; /* another user's (or anonymous) session: a pid is no credential */
-    else if (left && wall_ms() - left > h->cfg->recovery_max_disconnect_ms)
+    else if (left && el_wall_ms() - left > h->cfg->recovery_max_disconnect_ms)
         why = "session_expired";
     else if (a->offset ? cur_parse(&from, h->names, h->nstreams, a->offset, strlen(a->offset))
                        : cur_parse(&from, h->names, h->nstreams, base, strlen(base)))

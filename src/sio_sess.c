@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dg.h"
 #include "log.h"
@@ -264,20 +263,13 @@ static void ready_run(el_ready_t *r)
  * (socket.io-client closes by itself on a server DISCONNECT of its last namespace). */
 #define SIO_EXPIRE_GRACE_MS 1000
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The application's next token deadline (epoch seconds) on the loop's clock, -1 for none. */
 static int64_t auth_deadline_ms(const sess_t *s)
 {
     long long at = s->echo || s->torn ? 0 : sio_app_auth_deadline(&s->app);
     if (!at)
         return -1;
-    int64_t in = (int64_t)at * 1000 - wall_ms();
+    int64_t in = (int64_t)at * 1000 - el_wall_ms();
     return el_now_ms() + (in > 0 ? in : 0);
 }
 
@@ -323,7 +315,7 @@ static void timer_run(sess_t *s)
         return;
     }
     if (!s->torn && !s->echo && sio_app_auth_deadline(&s->app) &&
-        sio_app_auth_timer(&s->app, (long long)(wall_ms() / 1000)) && !s->expire_at)
+        sio_app_auth_timer(&s->app, (long long)(el_wall_ms() / 1000)) && !s->expire_at)
         s->expire_at = now + SIO_EXPIRE_GRACE_MS;
     if (!s->torn)
         rec_timer(s, now);
