@@ -487,13 +487,11 @@ static const char *restore(sess_t *s, rec_answer_t *a)
         uint32_t b = 1u << k;
         if (!(mask & b) || !(from.known & b))
             continue;
-        if (!(upto.known & b) || cur_id_cmp(from.pos[k], upto.pos[k]) >= 0) {
-            n->cur.pos[k] = from.pos[k]; /* at or past this instance: live duplicates skipped */
-            n->cur.known |= b;
-        } else {
-            n->cur.pos[k] = from.pos[k];
+        /* behind this instance: replayed up to upto; at or past it: live duplicates skipped */
+        n->cur.pos[k] = from.pos[k];
+        n->cur.known |= b;
+        if ((upto.known & b) && cur_id_cmp(from.pos[k], upto.pos[k]) < 0)
             follow |= b;
-        }
     }
     if (!follow) {
         answer_connect(s, a->ns);
