@@ -273,13 +273,20 @@ static int64_t auth_deadline_ms(const sess_t *s)
     return el_now_ms() + (in > 0 ? in : 0);
 }
 
-/* Re-arms the session timer for its next deadline. Thread: s's loop. */
+/* Re-arms the session timer for its next deadline; a torn-down session has none (its memory
+ * may go with its last reference, and an armed timer would outlive it in the loop's heap).
+ * Thread: s's loop. */
 static void arm_timer(sess_t *s)
 {
     pthread_mutex_lock(&s->lock);
-    int64_t at = s->torn ? -1 : eio_sess_deadline(&s->es);
+    int torn = s->torn;
+    int64_t at = torn ? -1 : eio_sess_deadline(&s->es);
     int64_t soft = oq_soft_deadline(&s->q);
     pthread_mutex_unlock(&s->lock);
+    if (torn) {
+        el_timer_cancel(s->loop, &s->timer);
+        return;
+    }
     if (soft >= 0 && (at < 0 || soft < at))
         at = soft;
     if (s->deferred && (at < 0 || s->grace_until < at))
