@@ -21,7 +21,8 @@ typedef void (*log_publish_fn)(void *ud, int level, const char *ns, const char *
 
 /* Thread: main, before other threads start. */
 void log_init(int stderr_level, int publish_level);
-/* Installs (or, with NULL, removes) the publish hook. Thread: main. */
+/* Installs (or, with NULL, removes) the publish hook; once it returns, no call of the previous
+ * hook is running. Thread: main, never from the hook. */
 void log_set_publisher(log_publish_fn fn, void *ud);
 
 /* Marks the calling thread as one whose logs go to stderr only: the thread that writes the

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,8 +17,11 @@
 
 static int stderr_level = CFG_LOG_INFO;
 static int publish_level = CFG_LOG_OFF;
-static log_publish_fn publish_fn;
-static void *publish_ud;
+/* The hook is set while other threads log: the rwlock makes "removed" mean no call of the old
+ * hook is still running (its ud may be freed next); the atomic copy serves the cheap checks. */
+static pthread_rwlock_t publish_lock = PTHREAD_RWLOCK_INITIALIZER;
+static _Atomic(log_publish_fn) publish_fn;
+static void *publish_ud; /* under publish_lock */
 static _Thread_local int in_hook;
 
 /* ---- rate limit ---------------------------------------------------------------------------- */
@@ -101,8 +105,10 @@ void log_init(int stderr_lvl, int publish_lvl)
 
 void log_set_publisher(log_publish_fn fn, void *ud)
 {
+    pthread_rwlock_wrlock(&publish_lock);
     publish_ud = ud;
-    publish_fn = fn;
+    atomic_store(&publish_fn, fn);
+    pthread_rwlock_unlock(&publish_lock);
 }
 
 void log_thread_no_publish(void)
@@ -112,7 +118,7 @@ void log_thread_no_publish(void)
 
 int log_enabled(int level)
 {
-    return level >= stderr_level || (publish_fn && level >= publish_level);
+    return level >= stderr_level || (atomic_load(&publish_fn) && level >= publish_level);
 }
 
 void log_now_iso(char buf[32])
@@ -164,9 +170,13 @@ void log_at(int level, const char *ns, const char *fmt, ...)
         (void)w;
         line[len] = '\0';
     }
-    if (publish_fn && level >= publish_level && !in_hook) {
+    if (atomic_load(&publish_fn) && level >= publish_level && !in_hook) {
         in_hook = 1; /* anything the hook logs on this thread stays on stderr */
-        publish_fn(publish_ud, level, ns, line, len);
+        pthread_rwlock_rdlock(&publish_lock);
+        log_publish_fn fn = atomic_load(&publish_fn);
+        if (fn)
+            fn(publish_ud, level, ns, line, len);
+        pthread_rwlock_unlock(&publish_lock);
         in_hook = 0;
     }
     free(line);
