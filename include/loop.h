@@ -90,6 +90,10 @@ static inline int el_timer_armed(const el_timer_t *t)
  * loop itself). Returns 1 when r was queued now, 0 when it already was or the loop has stopped.
  * Thread: any. */
 int el_schedule(el_t *l, el_ready_t *r);
+/* 1 while ready items other than the one running wait for their turn: a producer on the loop
+ * (a Redis reader) asks before reading more, so it never outruns the writes it queued.
+ * Thread: loop. */
+int el_ready_pending(el_t *l);
 /* A task node embedded by its owner, for posts that must not fail (a Redis reply coming back). */
 typedef struct el_task {
     struct el_task *next; /* private */

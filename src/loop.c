@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define MAX_EVENTS 256
+#define EL_STACK (4u << 20) /* Redis readers decode on loops: jansson recursion on 2048-deep JSON */
 
 typedef el_task_t task_t;
 
@@ -43,6 +44,7 @@ struct el {
     task_t *thead, *ttail;
     int signaled; /* the eventfd was written (or the loop is awake): no need to write it again */
     int stopped;  /* the thread has returned: posts run cancelled, schedules are refused */
+    el_ready_t *round; /* loop thread only: the current round's items not run yet */
     /* timers: loop thread only */
     el_timer_t **heap;
     uint32_t nheap, heap_cap;
@@ -295,9 +297,21 @@ static void run_ready(el_t *l, el_ready_t *r)
         r->queued = 0;
         pthread_mutex_unlock(&l->rlock);
         count(&l->ready_runs, 1);
+        l->round = next;
         r->run(r);
         r = next;
     }
+    l->round = NULL;
+}
+
+int el_ready_pending(el_t *l)
+{
+    if (l->round)
+        return 1;
+    pthread_mutex_lock(&l->rlock);
+    int pending = l->rhead != NULL;
+    pthread_mutex_unlock(&l->rlock);
+    return pending;
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -378,7 +392,13 @@ el_t *el_new(int index, char *errstr, size_t errlen)
 
 int el_start(el_t *l)
 {
-    if (pthread_create(&l->th, NULL, loop_main, l) != 0)
+    pthread_attr_t a;
+    if (pthread_attr_init(&a) != 0)
+        return DG_ENOMEM;
+    pthread_attr_setstacksize(&a, EL_STACK);
+    int rc = pthread_create(&l->th, &a, loop_main, l);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
         return DG_ENOMEM;
     l->started = 1;
     return DG_OK;

@@ -143,6 +143,7 @@ typedef struct item {
     atomic_int runs;
     int again; /* reschedule itself this many times */
     int *order;
+    int *pending; /* el_ready_pending() as each run began */
     atomic_int *norder;
     int id;
 } item_t;
@@ -151,8 +152,11 @@ static void item_run(el_ready_t *r)
 {
     item_t *it = (item_t *)r;
     atomic_fetch_add(&it->runs, 1);
-    if (it->order)
-        it->order[atomic_fetch_add(it->norder, 1)] = it->id;
+    if (it->order) {
+        int k = atomic_fetch_add(it->norder, 1);
+        it->order[k] = it->id;
+        it->pending[k] = el_ready_pending(it->l);
+    }
     if (it->again > 0) {
         it->again--;
         ck_assert_int_eq(el_schedule(it->l, &it->r), 1);
@@ -219,13 +223,16 @@ static void schedule_abc(void *arg)
 START_TEST(rescheduled_item_goes_to_the_back)
 {
     el_t *l = start_loop();
-    static int order[64];
+    static int order[64], pending[64];
     static atomic_int norder;
     static item_t a, b, c;
     atomic_store(&norder, 0);
-    a = (item_t){.r.run = item_run, .l = l, .again = 2, .order = order, .norder = &norder, .id = 1};
-    b = (item_t){.r.run = item_run, .l = l, .order = order, .norder = &norder, .id = 2};
-    c = (item_t){.r.run = item_run, .l = l, .order = order, .norder = &norder, .id = 3};
+    a = (item_t){.r.run = item_run, .l = l, .again = 2, .order = order, .pending = pending,
+                 .norder = &norder, .id = 1};
+    b = (item_t){.r.run = item_run, .l = l, .order = order, .pending = pending, .norder = &norder,
+                 .id = 2};
+    c = (item_t){.r.run = item_run, .l = l, .order = order, .pending = pending, .norder = &norder,
+                 .id = 3};
     abc[0] = &a;
     abc[1] = &b;
     abc[2] = &c;
@@ -235,8 +242,12 @@ START_TEST(rescheduled_item_goes_to_the_back)
     ck_assert_int_eq(atomic_load(&norder), 5);
     /* a, b, c, then a again (after b and c), then a */
     int expect[] = {1, 2, 3, 1, 1};
-    for (int i = 0; i < 5; i++)
+    /* others wait while b and c are behind a, and while a waits behind c; alone, a sees none */
+    int expect_pending[] = {1, 1, 1, 0, 0};
+    for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(order[i], expect[i]);
+        ck_assert_int_eq(pending[i], expect_pending[i]);
+    }
     el_free(l);
 }
 END_TEST
