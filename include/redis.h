@@ -35,6 +35,7 @@
 #include "config.h"
 #include "cursor.h"
 #include "decode.h"
+#include "loop.h"
 #include "msg.h"
 #include "route.h"
 
@@ -50,6 +51,15 @@ int rds_start(rds_t *r);
  * logs get at most 1 s to reach Redis). Thread: main, never from a callback. */
 void rds_stop(rds_t *r);
 void rds_free(rds_t *r);
+
+/* With g, every stream reader follows its stream from event loop i mod n of g from its next
+ * read on: the XREAD replies are read, decoded and published on that loop, so an event reaches
+ * that loop's subscribers with no thread hop. A reader's own thread still connects, reconnects
+ * and backs off, and takes the connection back when it fails. With g NULL, the readers leave
+ * their loops (each reconnects in its thread) and the call returns once none is on a loop.
+ * g must keep running until the readers have left it, by this call or by rds_stop.
+ * Thread: main, after rds_start. */
+void rds_use_loops(rds_t *r, el_group_t *g);
 
 /* 1 once every reader has connected at least once and while the command connection is up and
  * Redis answers on it (nothing owed longer than redis_timeout_ms): what /ready reports. A

@@ -53,6 +53,8 @@ typedef struct rds_conn {
     redisContext *ctx;
 } rds_conn_t;
 
+typedef struct rds_follow rds_follow_t; /* rds_reader.c: a reader following on a loop */
+
 typedef struct rds_reader {
     rds_t *r;
     int index;
@@ -65,6 +67,9 @@ typedef struct rds_reader {
     cur_id_t last;   /* under conn.lock: read by rds_get_health */
     char error[128]; /* under conn.lock: why the stream is not read now ("" when it is) */
     int have_start;  /* reader thread only */
+    rds_follow_t *follow; /* under r->follow_lock: set while a loop reads for this reader */
+    el_task_t leave;      /* rds_use_loops(NULL) posts it to that loop ... */
+    int leaving;          /* ... under r->follow_lock: until it has run */
     atomic_int connected, ever;
     _Atomic uint64_t entries, published, skipped, malformed, reconnects, errors;
     _Atomic uint64_t delivered; /* deliveries its publishes made (routes' health) */
@@ -139,6 +144,11 @@ struct rds {
 
     atomic_int stopping;
     int started, stopped;
+    /* Readers on event loops (rds_use_loops): the loops to follow on, and the hand-over of a
+     * connection between a reader's thread and its loop. */
+    pthread_mutex_t follow_lock;
+    pthread_cond_t follow_cond;
+    el_group_t *loops; /* under follow_lock */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
 

@@ -142,6 +142,8 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
     r->nstreams = cfg->nqueues + 1 + r->routes.n;
     atomic_store(&r->ping_rtt_ms, -1);
     pthread_mutex_init(&r->stop_lock, NULL);
+    pthread_mutex_init(&r->follow_lock, NULL);
+    pthread_cond_init(&r->follow_cond, NULL);
     pthread_mutex_init(&r->qlock, NULL);
     pthread_mutex_init(&r->chan_conn.lock, NULL);
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -151,6 +153,8 @@ rds_t *rds_new(const cfg_t *cfg, bk_t *broker)
         pthread_mutex_destroy(&r->chan_conn.lock);
         pthread_mutex_destroy(&r->qlock);
         pthread_mutex_destroy(&r->stop_lock);
+        pthread_mutex_destroy(&r->follow_lock);
+        pthread_cond_destroy(&r->follow_cond);
         free(r);
         return NULL;
     }
@@ -236,6 +240,8 @@ void rds_stop(rds_t *r)
     for (int i = 0; i < r->nstreams; i++)
         rds_conn_interrupt(&r->readers[i].conn);
     rds_conn_interrupt(&r->chan_conn);
+    rds_use_loops(r, NULL); /* a loop reading for a reader sees the interrupt too; this is
+                             * for loops that stopped first */
     for (int i = 0; i < r->nstreams; i++) {
         if (r->readers[i].thread_ok)
             pthread_join(r->readers[i].thread, NULL);
@@ -265,6 +271,8 @@ void rds_free(rds_t *r)
     pthread_mutex_destroy(&r->chan_conn.lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_mutex_destroy(&r->stop_lock);
+    pthread_mutex_destroy(&r->follow_lock);
+    pthread_cond_destroy(&r->follow_cond);
     close(r->wake_fd);
     pthread_cond_destroy(&r->stop_cond);
     free(r);

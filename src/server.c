@@ -375,6 +375,8 @@ int srv_start(srv_t *s, char *errstr, size_t errlen)
         srv_stop(s);
         return DG_EIO;
     }
+    if (s->rds)
+        rds_use_loops(s->rds, s->loops); /* events are read where their subscribers live */
     log_info("http", "listening on http://%s (%d CivetWeb workers, %d event loops, "
              "max_connections %d)", ports, cfg->http_threads, elg_size(s->loops),
              cfg->max_connections);
@@ -423,6 +425,8 @@ void srv_stop(srv_t *s)
         mg_stop(s->ctx); /* CivetWeb's workers finish what they hold (POST bodies, answers) */
         s->ctx = NULL;
     }
+    if (s->rds && s->loops)
+        rds_use_loops(s->rds, NULL); /* the readers go back to their threads */
     elg_stop(s->loops);
 }
 

@@ -24,6 +24,7 @@
 #include "cursor.h"
 #include "dg.h"
 #include "log.h"
+#include "loop.h"
 #include "msg.h"
 #include "redis.h"
 
@@ -339,6 +340,50 @@ static const char *WIRE_JSON = "{\"queue\":\"http\",\"jobId\":\"wire-42\",\"retu
 /* Tests                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Loop tests run twice: _i 0 with the readers reading in their threads, _i 1 with them
+ * following on two event loops, as in the daemon (rds_use_loops). */
+static el_group_t *loops_on(rds_t *r, int on)
+{
+    if (!on)
+        return NULL;
+    char err[64];
+    el_group_t *g = elg_new(2, err, sizeof(err));
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(elg_start(g), 0);
+    rds_use_loops(r, g);
+    return g;
+}
+
+/* fds the loops watch: one per reader following on them. */
+static int loops_fds(el_group_t *g)
+{
+    int n = 0;
+    for (int i = 0; g && i < elg_size(g); i++) {
+        el_stats_t st;
+        el_get_stats(elg_get(g, i), &st);
+        n += st.nfds;
+    }
+    return n;
+}
+
+static el_group_t *fds_g;
+static int fds_want;
+static int loops_have_fds(void *unused)
+{
+    (void)unused;
+    return loops_fds(fds_g) == fds_want;
+}
+
+/* After rds_stop: the readers have left the loops. */
+static void loops_off(el_group_t *g)
+{
+    if (!g)
+        return;
+    ck_assert_int_eq(loops_fds(g), 0);
+    elg_stop(g);
+    elg_free(g);
+}
+
 START_TEST(test_live_events_and_reconnect)
 {
     NEED_REDIS();
@@ -359,6 +404,7 @@ START_TEST(test_live_events_and_reconnect)
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(rds_ready(r), 0);
     ck_assert_int_eq(rds_start(r), 0);
+    el_group_t *g = loops_on(r, _i);
     ck_assert_msg(poll_until(is_ready, r, 5000), "readers never connected");
 
     const char *const *names = rds_stream_names(r);
@@ -451,10 +497,32 @@ START_TEST(test_live_events_and_reconnect)
     ck_assert(pos.known & 1u);
     ck_assert_msg(cur_id_cmp(pos.pos[0], ids[N - 1]) == 0, "broker position");
 
-    /* rds_stop interrupts blocked XREADs promptly (BLOCK is 2 s). */
+    if (g) {
+        /* Every reader follows on a loop (one fd each); leaving is prompt, and the readers
+         * go on in their threads without losing an entry. */
+        fds_g = g;
+        fds_want = 3;
+        ck_assert_msg(poll_until(loops_have_fds, NULL, 5000), "readers not on the loops");
+        int64_t t0 = mono_ms();
+        rds_use_loops(r, NULL);
+        ck_assert_int_lt(mono_ms() - t0, 1000);
+        ck_assert_int_eq(loops_fds(g), 0);
+        cur_id_t idl = XADD(c, "bull:http:events", "event", "progress", "jobId", "left",
+                            "data", "2");
+        ck_assert_int_eq(rec_wait(&all, 4 + N, 5000), 4 + N);
+        assert_msg(all.msgs[3 + N], MSG_JOB, 0, idl, "progress",
+                   "{\"queue\":\"http\",\"jobId\":\"left\",\"data\":2}");
+        rds_use_loops(r, g); /* back on them for the stop below */
+        XADD(c, "bull:http:events", "event", "progress", "jobId", "back", "data", "3");
+        ck_assert_int_eq(rec_wait(&all, 5 + N, 5000), 5 + N);
+        ck_assert_msg(poll_until(loops_have_fds, NULL, 5000), "readers not back on the loops");
+    }
+
+    /* rds_stop interrupts blocked XREADs promptly (BLOCK is 2 s), on loops too. */
     int64_t t0 = mono_ms();
     rds_stop(r);
     ck_assert_int_lt(mono_ms() - t0, 1500);
+    loops_off(g);
     rds_free(r);
     rec_free(bk, &late);
     rec_free(bk, &all);
@@ -1206,6 +1274,7 @@ START_TEST(test_frozen_health)
     ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
     rds_t *r = rds_new(&cfg, bk);
     ck_assert_int_eq(rds_start(r), 0);
+    el_group_t *g = loops_on(r, _i); /* on loops, the follow's own timer notices the freeze */
     ck_assert(poll_until(ready_and_connected, r, 5000));
     rds_health_t h;
     rds_get_health(r, &h, 1000);
@@ -1271,6 +1340,7 @@ START_TEST(test_frozen_health)
     ck_assert_int_eq(kv_sync(r, 0, "k", "v", 1, 0), 0);
 
     rds_stop(r);
+    loops_off(g);
     rds_free(r);
     cbrec_free(&rec);
     rec_free(bk, &all);
@@ -1643,7 +1713,13 @@ START_TEST(test_deep_json)
     ck_assert_int_eq(bk_join(bk, &all.sub, "queue:http", NULL, NULL), 0);
     rds_t *r = rds_new(&cfg, bk);
     ck_assert_int_eq(rds_start(r), 0);
+    el_group_t *g = loops_on(r, _i); /* decoding on a loop's stack */
     ck_assert(poll_until(is_ready, r, 5000));
+    if (g) {
+        fds_g = g;
+        fds_want = 3;
+        ck_assert_msg(poll_until(loops_have_fds, NULL, 5000), "readers not on the loops");
+    }
     XADD(c, "bull:http:events", "event", "completed", "jobId", "d1", "returnvalue", rv1);
     XADD(c, "bull:http:events", "event", "completed", "jobId", "d2", "returnvalue", rv2);
     ck_assert_int_eq(rec_wait(&all, 2, 5000), 2);
@@ -1660,6 +1736,7 @@ START_TEST(test_deep_json)
     ck_assert_str_eq(out.items[1].msg->json, want);
     rds_range_free(&out);
     rds_stop(r);
+    loops_off(g);
     rds_free(r);
     rec_free(bk, &all);
     bk_free(bk);
@@ -1992,12 +2069,12 @@ Suite *redis_suite(void)
     TCase *tc = tcase_create("server");
     tcase_add_unchecked_fixture(tc, tc_setup, tc_teardown);
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_live_events_and_reconnect);
+    tcase_add_loop_test(tc, test_live_events_and_reconnect, 0, 2);
     tcase_add_test(tc, test_filter_skip_and_malformed);
     tcase_add_test(tc, test_log_stream_roundtrip);
     tcase_add_test(tc, test_range_and_gap);
     tcase_add_test(tc, test_concurrent_requests);
-    tcase_add_test(tc, test_deep_json);
+    tcase_add_loop_test(tc, test_deep_json, 0, 2);
     tcase_add_test(tc, test_range_async);
     tcase_add_test(tc, test_kv);
     tcase_add_test(tc, test_kv_pipelined);
@@ -2010,7 +2087,7 @@ Suite *redis_suite(void)
     tcase_add_unchecked_fixture(tc, tc_setup, tc_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_frozen_deadlines);
-    tcase_add_test(tc, test_frozen_health);
+    tcase_add_loop_test(tc, test_frozen_health, 0, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("offline");
     tcase_set_timeout(tc, 30);
