@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "dg.h"
 #include "log.h"
 #include "rds_int.h"
 
@@ -256,40 +256,40 @@ struct rds_follow {
     el_ready_t next;  /* the next XREAD waits behind the writes the last reply queued */
     int queued;       /* next is on the ready list (loop thread only) */
     int rounds;       /* ... for this many rounds so far */
-    int end_rc;       /* an end that came while queued: finished when next runs */
-    char end_err[256];
     cur_id_t last;
     rds_fields_t *fb;
     rds_batch_t *b;
     int *backoff;
-    int done, rc; /* under follow_lock */
-    char err[256];
+    int rc;       /* why it ended (the first end wins), and ... */
+    char err[256]; /* ... in words: the loop's until done, then the thread's */
+    int done;     /* under follow_lock */
 };
 
-/* Gives the connection back to the reader's thread; f is gone once the lock is released (or,
- * while f->next is queued, once it has run: the ready list still points at f). */
-static void follow_end(rds_follow_t *f, int rc, const char *err)
+static void follow_hand_back(rds_follow_t *f)
 {
     rds_t *r = f->rd->r;
+    pthread_mutex_lock(&r->follow_lock);
+    f->done = 1;
+    pthread_cond_broadcast(&r->follow_cond);
+    pthread_mutex_unlock(&r->follow_lock);
+}
+
+/* Gives the connection back to the reader's thread; f is gone once that is done (or, while
+ * f->next is queued, once it has run: the ready list still points at f). */
+static void follow_end(rds_follow_t *f, int rc, const char *err)
+{
     if (f->watching)
         el_io_del(f->loop, &f->io);
     f->watching = 0;
     el_timer_cancel(f->loop, &f->timeout);
     redisFreeCommand(f->cmd);
     f->cmd = NULL;
-    if (f->queued) {
-        if (!f->end_rc) {
-            f->end_rc = rc;
-            snprintf(f->end_err, sizeof(f->end_err), "%s", err);
-        }
-        return;
+    if (!f->rc) {
+        f->rc = rc;
+        snprintf(f->err, sizeof(f->err), "%s", err);
     }
-    pthread_mutex_lock(&r->follow_lock);
-    f->rc = rc;
-    snprintf(f->err, sizeof(f->err), "%s", err);
-    f->done = 1;
-    pthread_cond_broadcast(&r->follow_cond);
-    pthread_mutex_unlock(&r->follow_lock);
+    if (!f->queued)
+        follow_hand_back(f);
 }
 
 /* Sends what is left of the XREAD. Returns 0, or -1 when it ended the follow (f is gone). */
@@ -368,17 +368,17 @@ static void follow_next(rds_follow_t *f)
 
 static void follow_next_run(el_ready_t *r)
 {
-    rds_follow_t *f = (rds_follow_t *)((char *)r - offsetof(rds_follow_t, next));
+    rds_follow_t *f = DG_CONTAINER_OF(r, rds_follow_t, next);
     f->queued = 0;
-    if (f->end_rc)
-        follow_end(f, f->end_rc, f->end_err);
+    if (f->rc) /* it ended while queued */
+        follow_hand_back(f);
     else
         follow_next(f);
 }
 
 static void follow_timeout(el_timer_t *t)
 {
-    rds_follow_t *f = (rds_follow_t *)((char *)t - offsetof(rds_follow_t, timeout));
+    rds_follow_t *f = DG_CONTAINER_OF(t, rds_follow_t, timeout);
     follow_end(f, READ_IO, "Resource temporarily unavailable"); /* as hiredis says it */
 }
 
@@ -433,7 +433,7 @@ static void follow_read(rds_follow_t *f)
 
 static void follow_io(el_io_t *io, uint32_t events)
 {
-    rds_follow_t *f = (rds_follow_t *)((char *)io - offsetof(rds_follow_t, io));
+    rds_follow_t *f = DG_CONTAINER_OF(io, rds_follow_t, io);
     if ((events & EPOLLOUT) && f->cmd && follow_write(f) != 0)
         return;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
@@ -464,13 +464,13 @@ static void follow_leave(void *arg, int cancelled)
 {
     rds_reader_t *rd = arg;
     rds_t *r = rd->r;
+    (void)cancelled;
     pthread_mutex_lock(&r->follow_lock);
     rds_follow_t *f = rd->follow;
     int live = f && !f->done; /* only this loop ends it, so it stays live after the unlock */
     rd->leaving = 0;          /* rd->leave may be posted again */
     pthread_cond_broadcast(&r->follow_cond);
     pthread_mutex_unlock(&r->follow_lock);
-    (void)cancelled;
     /* Between two XREADs, or waiting for one's reply (the thread reads it), the connection
      * stays good; half a command sent does not. */
     if (live)
