@@ -52,18 +52,21 @@ struct el {
     _Atomic uint64_t iterations, wakeups, ready_runs, tasks, timers;
 };
 
-int64_t el_now_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t el_now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 int64_t el_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_ms(CLOCK_REALTIME);
 }
 
 static void count(_Atomic uint64_t *c, uint64_t n)
