@@ -263,10 +263,11 @@ static void ready_run(el_ready_t *r)
  * (socket.io-client closes by itself on a server DISCONNECT of its last namespace). */
 #define SIO_EXPIRE_GRACE_MS 1000
 
-/* The application's next token deadline (epoch seconds) on the loop's clock, -1 for none. */
+/* The application's next token deadline (epoch seconds) on the loop's clock, -1 for none.
+ * Only for a live session (arm_timer returns first for a torn one). */
 static int64_t auth_deadline_ms(const sess_t *s)
 {
-    long long at = s->echo || s->torn ? 0 : sio_app_auth_deadline(&s->app);
+    long long at = s->echo ? 0 : sio_app_auth_deadline(&s->app);
     if (!at)
         return -1;
     int64_t in = (int64_t)at * 1000 - el_wall_ms();
@@ -280,7 +281,7 @@ static void arm_timer(sess_t *s)
 {
     pthread_mutex_lock(&s->lock);
     int torn = s->torn;
-    int64_t at = torn ? -1 : eio_sess_deadline(&s->es);
+    int64_t at = eio_sess_deadline(&s->es);
     int64_t soft = oq_soft_deadline(&s->q);
     pthread_mutex_unlock(&s->lock);
     if (torn) {
