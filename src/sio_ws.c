@@ -88,8 +88,9 @@ static void probe_packet(cn_t *c, const eio_packet_t *p)
         s->ws = c; /* the probe's reference becomes the transport's */
         s->probe = NULL;
         w->probe = 0;
-        if (s->q.len)
-            cn_wake(c); /* what queued during the upgrade goes out on the new transport */
+        /* what queued during the upgrade goes out on the new transport: live events, and
+         * what recovery or a state read put in front (not in s->q, so no test of q.len) */
+        cn_wake(c);
         atomic_fetch_add(&s->h->upgrades, 1);
     }
     if ((act & EIO_ACT_DROP_PROBE) && s->probe == c) {

@@ -462,6 +462,43 @@ test('Engine.IO error answers: status, {code,message}, CORS on every one', async
   w.close();
 });
 
+// What recovery sends first is made when the transport pulls it (the CONNECT answer once the
+// replay's first chunk is in). Restored between the probe and the "5" (the GET released, the
+// WebSocket not yet the transport: nobody to pull), it must go out on the WebSocket once that
+// is upgraded, with nothing live queued to wake it.
+test('a session restored during the WebSocket upgrade gets its CONNECT and replay on the WebSocket', async () => {
+  const a = new RawWs(`ws://127.0.0.1:${gw.port}/socket.io/?EIO=4&transport=websocket`);
+  await a.opened;
+  assert.match(await a.next(), /^0\{/);
+  a.send('40');
+  const { pid } = JSON.parse((await a.nextData()).slice(2));
+  assert.match(pid, /^[\w-]{20}$/);
+  a.send('420["subscribe-job","upg-1"]');
+  for (;;) if ((await a.nextData()).startsWith('430')) break; // the ack
+  a.ws.terminate(); // the transport lost, not a disconnect: the session is kept in Redis
+  const key = `dualgate:sio:${pid}`;
+  await waitFor(async () => JSON.parse((await rc.get(key)) || '{"left":0}').left > 0, { what: 'session left' });
+  await rc.xadd('bull:http:events', '*', 'event', 'progress', 'jobId', 'upg-1', 'data', '7');
+
+  const { sid } = await handshake(gw.base);
+  const w = new RawWs(`ws://127.0.0.1:${gw.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+  await w.opened;
+  w.send('2probe');
+  assert.equal(await w.next(), '3probe');
+  const chunks = (await health(gw)).replay.chunks;
+  assert.equal((await post(gw.base, sid, `40${JSON.stringify({ pid })}`)).status, 200);
+  // the replay's chunk asked for, and Redis has answered it: a round trip behind it
+  await waitFor(async () => (await health(gw)).replay.chunks > chunks, { what: 'replay started' });
+  await rc.ping();
+  w.send('5');
+  const connect = await w.nextData();
+  assert.match(connect, /^40\{"sid"/);
+  assert.equal(JSON.parse(connect.slice(2)).pid, pid);
+  const ev = JSON.parse((await w.nextData()).slice(2));
+  assert.deepEqual(ev.slice(0, 2), ['progress', { jobId: 'upg-1', queue: 'http', data: 7 }]);
+  w.close();
+});
+
 test('CORS with an origin list: allowed origin echoed, others get 403 code 4; preflight', async () => {
   const ok = await handshake(tight.base, { Origin: ORIGIN });
   assert.equal(ok.res.headers['access-control-allow-origin'], ORIGIN);
