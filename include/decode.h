@@ -73,4 +73,10 @@ struct json_t *dec_json_parse(const char *s, size_t len);
  * not modified. Returns 0 or DG_ENOMEM. Thread: any. */
 int dec_json_stringify(const struct json_t *v, char **out, size_t *out_len);
 
+/* 1 when text (len bytes) is valid UTF-8 JSON that JSON.stringify(JSON.parse(text)) gives back
+ * byte for byte, in the forms dec_json_stringify writes, so it may be forwarded as it is; 0
+ * otherwise (which says nothing about whether it is JSON). Conservative: integers only, up to
+ * 2^53, nesting and keys per object bounded. Thread: any. */
+int dec_json_canonical(const char *s, size_t len);
+
 #endif

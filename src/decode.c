@@ -218,9 +218,8 @@ static void jw_num(jw_t *w, double v)
 
 /* A JS "array index" key (canonical uint32 below 2^32-1); JS objects list those first, in
  * ascending numeric order, before the other keys in insertion order. */
-static int index_key(const char *k, uint32_t *val)
+static int index_key(const char *k, size_t n, uint32_t *val)
 {
-    size_t n = strlen(k);
     if (n == 0 || n > 10 || (n > 1 && k[0] == '0'))
         return 0;
     uint64_t v = 0;
@@ -268,7 +267,7 @@ static void jw_object(jw_t *w, json_t *obj)
 
     json_object_foreach(obj, key, v)
     {
-        if (index_key(key, &idx))
+        if (index_key(key, strlen(key), &idx))
             nidx++;
     }
     jw_put(w, "{", 1);
@@ -280,7 +279,7 @@ static void jw_object(jw_t *w, json_t *obj)
         }
         json_object_foreach(obj, key, v)
         {
-            if (index_key(key, &idx))
+            if (index_key(key, strlen(key), &idx))
                 ik[i++] = (ikey_t){idx, key};
         }
         qsort(ik, nidx, sizeof(*ik), ikey_cmp);
@@ -290,7 +289,7 @@ static void jw_object(jw_t *w, json_t *obj)
     }
     json_object_foreach(obj, key, v)
     {
-        if (!index_key(key, &idx))
+        if (!index_key(key, strlen(key), &idx))
             jw_member(w, &first, key, v);
     }
     jw_put(w, "}", 1);
@@ -355,6 +354,187 @@ int dec_json_stringify(const json_t *v, char **out, size_t *out_len)
 {
     /* The writer only reads v; jansson's iteration API is not const-qualified. */
     return js_stringify((json_t *)v, out, out_len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Text that is its own JSON.stringify(JSON.parse(text))                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Most payloads are compact JSON already: such text is forwarded as it is, without a parse and
+ * a rewrite. The scan accepts only forms the writer above would produce from their parse: no
+ * whitespace, integers up to 2^53 (exact as doubles) and no -0, strings escaped only
+ * as QuoteJSONString does, objects without duplicate or array-index keys. Each character then
+ * has one spelling, so duplicate keys are equal bytes. Anything else (or deeper than
+ * CANON_DEPTH, wider than CANON_KEYS) is 0: the caller takes the general path. The text must
+ * be valid UTF-8. */
+#define CANON_DEPTH 32
+#define CANON_KEYS 32
+
+typedef struct canon {
+    const char *p, *end;
+    int depth;
+} canon_t;
+
+static int canon_value(canon_t *c);
+
+static int canon_string(canon_t *c, const char **s, size_t *n)
+{
+    const char *start = ++c->p; /* past the quote */
+    while (c->p < c->end) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '"') {
+            *s = start;
+            *n = (size_t)(c->p++ - start);
+            return 1;
+        }
+        if (ch < 0x20)
+            return 0;
+        if (ch != '\\') {
+            c->p++;
+            continue;
+        }
+        if (c->end - c->p < 2)
+            return 0;
+        char e = c->p[1];
+        if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+            c->p += 2;
+            continue;
+        }
+        /* \u00xx, lowercase, for a C0 control without a short form */
+        if (e != 'u' || c->end - c->p < 6 || c->p[2] != '0' || c->p[3] != '0' ||
+            (c->p[4] != '0' && c->p[4] != '1'))
+            return 0;
+        char lo = c->p[5];
+        int v = (c->p[4] - '0') * 16;
+        if (lo >= '0' && lo <= '9')
+            v += lo - '0';
+        else if (lo >= 'a' && lo <= 'f')
+            v += lo - 'a' + 10;
+        else
+            return 0;
+        if (v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t')
+            return 0;
+        c->p += 6;
+    }
+    return 0;
+}
+
+static int canon_number(canon_t *c)
+{
+    const char *p = c->p, *digits;
+    if (*p == '-')
+        p++;
+    digits = p;
+    if (p < c->end && *p == '0')
+        p++;
+    else
+        while (p < c->end && *p >= '0' && *p <= '9')
+            p++;
+    if (p == digits || p - digits > 16 ||
+        (p - digits == 16 && memcmp(digits, "9007199254740992", 16) > 0) ||
+        (*digits == '0' && digits != c->p))
+        return 0; /* no digits, past 2^53 (not exact as a double), or -0 (written 0) */
+    if (p < c->end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
+        return 0;
+    c->p = p;
+    return 1;
+}
+
+static int canon_literal(canon_t *c, const char *lit, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return 0;
+    c->p += n;
+    return 1;
+}
+
+/* Past an opening bracket: 1 if the container is empty (its close consumed too). */
+static int canon_empty(canon_t *c, char close)
+{
+    if (++c->p < c->end && *c->p == close) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member or element: 1 at close (consumed), 0 past a comma, -1 for anything else. */
+static int canon_after(canon_t *c, char close)
+{
+    if (c->p >= c->end)
+        return -1;
+    char ch = *c->p++;
+    return ch == close ? 1 : ch == ',' ? 0 : -1;
+}
+
+static int canon_object(canon_t *c)
+{
+    const char *key[CANON_KEYS];
+    size_t klen[CANON_KEYS], kn;
+    int nk = 0, end;
+    uint32_t idx;
+    if (canon_empty(c, '}'))
+        return 1;
+    do {
+        const char *k;
+        if (nk == CANON_KEYS || c->p >= c->end || *c->p != '"' || !canon_string(c, &k, &kn) ||
+            index_key(k, kn, &idx))
+            return 0;
+        for (int i = 0; i < nk; i++)
+            if (klen[i] == kn && memcmp(key[i], k, kn) == 0)
+                return 0;
+        key[nk] = k;
+        klen[nk++] = kn;
+        if (c->p >= c->end || *c->p++ != ':' || !canon_value(c))
+            return 0;
+    } while ((end = canon_after(c, '}')) == 0);
+    return end > 0;
+}
+
+static int canon_array(canon_t *c)
+{
+    int end;
+    if (canon_empty(c, ']'))
+        return 1;
+    do {
+        if (!canon_value(c))
+            return 0;
+    } while ((end = canon_after(c, ']')) == 0);
+    return end > 0;
+}
+
+static int canon_value(canon_t *c)
+{
+    const char *s;
+    size_t n;
+    int ok;
+    if (c->p >= c->end)
+        return 0;
+    switch (*c->p) {
+    case '{':
+    case '[':
+        if (++c->depth > CANON_DEPTH)
+            return 0;
+        ok = *c->p == '{' ? canon_object(c) : canon_array(c);
+        c->depth--;
+        return ok;
+    case '"': return canon_string(c, &s, &n);
+    case 't': return canon_literal(c, "true", 4);
+    case 'f': return canon_literal(c, "false", 5);
+    case 'n': return canon_literal(c, "null", 4);
+    default: return (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) && canon_number(c);
+    }
+}
+
+static int canon_json(const char *s, size_t len)
+{
+    canon_t c = {s, s + len, 0};
+    return canon_value(&c) && c.p == c.end;
+}
+
+int dec_json_canonical(const char *s, size_t len)
+{
+    return utf8_valid(s, len) && canon_json(s, len);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -491,6 +671,64 @@ static json_t *json_strn(const char *s, size_t n)
     return json_stringn_nocheck(s, n); /* validated as UTF-8 already; may hold NUL */
 }
 
+/* The common entry written straight out: distinct names, none "queue" or an array index (the
+ * general path's slot and order rules then change nothing), no delay to convert, and a value
+ * to parse that is its own stringification already. Returns 1 (out->json set), 0 when the
+ * general path must do it, DG_ENOMEM. */
+#define DIRECT_FIELDS 16
+
+static int job_direct(const char *queue, const dec_fields_t *f, dec_event_t *out)
+{
+    int progress = strcmp(out->event, "progress") == 0;
+    int completed = strcmp(out->event, "completed") == 0;
+    size_t qlen = strlen(queue), need = qlen + 16;
+    uint32_t idx;
+    if (f->n > DIRECT_FIELDS || strcmp(out->event, "delayed") == 0)
+        return 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (bytes_eq(f->name[i], f->name_len[i], "queue") ||
+            index_key(f->name[i], f->name_len[i], &idx))
+            return 0;
+        for (size_t j = 0; j < i; j++)
+            if (f->name_len[j] == f->name_len[i] &&
+                memcmp(f->name[j], f->name[i], f->name_len[i]) == 0)
+                return 0;
+        need += f->name_len[i] + f->value_len[i] + 8;
+    }
+    jw_t w = {malloc(need), 0, need, 0};
+    if (!w.buf)
+        return DG_ENOMEM;
+    jw_put(&w, "{\"queue\":", 9);
+    jw_str(&w, queue, qlen);
+    for (size_t i = 0; i < f->n; i++) {
+        const char *name = f->name[i], *v = f->value[i];
+        size_t nl = f->name_len[i], vl = f->value_len[i];
+        if (bytes_eq(name, nl, "event"))
+            continue;
+        jw_put(&w, ",", 1);
+        jw_str(&w, name, nl);
+        jw_put(&w, ":", 1);
+        if ((progress && bytes_eq(name, nl, "data")) ||
+            (completed && bytes_eq(name, nl, "returnvalue"))) {
+            if (!canon_json(v, vl)) {
+                free(w.buf);
+                return 0;
+            }
+            jw_put(&w, v, vl);
+        } else {
+            jw_str(&w, v, vl);
+        }
+    }
+    jw_put(&w, "}", 1);
+    if (w.oom) {
+        free(w.buf);
+        return DG_ENOMEM;
+    }
+    out->json = w.buf;
+    out->json_len = w.len;
+    return 1;
+}
+
 int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, char *errstr,
                   size_t errlen)
 {
@@ -525,6 +763,13 @@ int dec_job_entry(const char *queue, const dec_fields_t *f, dec_event_t *out, ch
     }
     if (out->job_id[0] == '\0')
         return DG_ENOTFOUND; /* QueueEvents emits no per-job event for a falsy jobId */
+    if ((rc = job_direct(queue, f, out)) != 0) {
+        if (rc == 1)
+            return 0;
+        dg_errf(errstr, errlen, "out of memory");
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
 
     obj = json_object();
     if (!obj || json_object_set_new(obj, "queue", json_string(queue)) != 0)

@@ -2,6 +2,8 @@
  * byte-exact payloads, JSON.stringify number/escape/key-order rules, malformed entries, log
  * entries and client log normalization. */
 #include <check.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +445,177 @@ START_TEST(test_value_every_prefix)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* Text forwarded as it is: dec_json_canonical and the entries it lets through unparsed      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* canonical(s) must mean JSON.stringify(JSON.parse(s)) == s, byte for byte. */
+static void assert_own_stringify(const char *s, size_t n)
+{
+    json_t *v = dec_json_parse(s, n);
+    ck_assert_msg(v != NULL, "canonical but not JSON: %.*s", (int)n, s);
+    char *out;
+    size_t len;
+    ck_assert_int_eq(dec_json_stringify(v, &out, &len), 0);
+    ck_assert_msg(len == n && memcmp(out, s, n) == 0, "canonical %.*s rewrites as %s", (int)n, s,
+                  out);
+    free(out);
+    json_decref(v);
+}
+
+START_TEST(test_canonical_cases)
+{
+    static const char *const yes[] = {
+        "0", "7", "-12", "123456789012345", "-999999999999999", "1764680000000000",
+        "9007199254740992", "-9007199254740992", "true", "false", "null", "\"\"",
+        "\"x\"", "\"\\\"\\\\\\b\\f\\n\\r\\t\"", "\"\\u0000\\u001f\x7f\"", "\"/\xc3\xa9\xe2\x80\xa8\"",
+        "[]", "{}", "[[],{},[{}]]", "{\"t\":1764680000000,\"seq\":12}", "{\"a\":{\"a\":1},\"b\":[1,\"a\"]}",
+        "{\"01\":1,\"4294967295\":2,\"-1\":3,\"__proto__\":4}", "{\"a\":1,\"A\":2,\"a \":3}",
+    };
+    static const char *const no[] = {
+        "", " 1", "1 ", "[1, 2]", "{\"a\": 1}", "1.0", "1.5", "1e2", "1E2", "-0", "01", "-", "--1",
+        "9007199254740993", "12345678901234567", "10000000000000000", "\"\\/\"", "\"\\u00e9\"", "\"\\u000a\"",
+        "\"\\u001F\"", "\"\\u0008\"", "\"\\u007f\"", "\"\\ud83d\\ude00\"", "\"\t\"", "\"abc", "[1,]", "[,1]",
+        "{\"a\":1,}", "{\"a\"}", "{\"a\":1,\"a\":2}", "{\"1\":1}", "{\"0\":1}", "{\"4294967294\":1}",
+        "{1:1}", "tru", "nul", "nulll", "[1]]", "{}{}", "\"a\"\"b\"",
+    };
+    for (size_t i = 0; i < DG_ARRAY_LEN(yes); i++) {
+        ck_assert_msg(dec_json_canonical(yes[i], strlen(yes[i])), "not canonical: %s", yes[i]);
+        assert_own_stringify(yes[i], strlen(yes[i]));
+    }
+    for (size_t i = 0; i < DG_ARRAY_LEN(no); i++)
+        ck_assert_msg(!dec_json_canonical(no[i], strlen(no[i])), "canonical: %s", no[i]);
+    ck_assert(!dec_json_canonical("\"\xc3\"", 3)); /* not UTF-8 */
+    ck_assert(dec_json_canonical("\"\\u0000\"", 8));
+    /* nesting past the bound and keys past the bound take the general path */
+    char deep[80];
+    memset(deep, '[', 33);
+    memset(deep + 33, ']', 33);
+    ck_assert(!dec_json_canonical(deep, 66));
+    ck_assert(dec_json_canonical(deep + 1, 64));
+    char wide[400];
+    size_t n = 0;
+    wide[n++] = '{';
+    for (int k = 0; k < 33; k++)
+        n += (size_t)snprintf(wide + n, sizeof(wide) - n, "%s\"k%d\":%d", k ? "," : "", k, k);
+    wide[n++] = '}';
+    ck_assert(!dec_json_canonical(wide, n));
+}
+END_TEST
+
+/* A small grammar of JSON-ish text with the spellings that matter (spaces, number forms,
+ * escapes, duplicate and index keys, cuts), seeded, so the run is the same every time. */
+typedef struct gen {
+    char s[2048];
+    size_t n;
+    uint32_t seed;
+} gen_t;
+
+static uint32_t rnd(gen_t *g, uint32_t n)
+{
+    g->seed = g->seed * 1103515245u + 12345u;
+    return (g->seed >> 16) % n;
+}
+
+static void put(gen_t *g, const char *t)
+{
+    size_t l = strlen(t);
+    if (g->n + l < sizeof(g->s))
+        memcpy(g->s + g->n, t, l), g->n += l;
+}
+
+static void gen_value(gen_t *g, int depth)
+{
+    static const char *const nums[] = {"0", "-0", "7", "-12", "123456789012345", "1234567890123456",
+                                       "1.5", "1e3", "01", "10", "9007199254740993", "-",
+                                       "9007199254740992", "1764680000000000"};
+    static const char *const chars[] = {"a", "\\\"", "\\\\", "\\n", "\\u000a", "\\u001f", "\\u001F",
+                                        "\\/", "\\u00e9", "\xc3\xa9", "\\b", "\t", " ", "\\u0000"};
+    static const char *const keys[] = {"a", "b", "a", "1", "01", "4294967295", "x y", "\\n", "0"};
+    static const char *const lits[] = {"true", "false", "null", "nul"};
+    if (rnd(g, 24) == 0)
+        put(g, " ");
+    switch (rnd(g, depth > 3 ? 3 : 5)) {
+    case 0:
+        put(g, nums[rnd(g, DG_ARRAY_LEN(nums))]);
+        break;
+    case 1:
+        put(g, "\"");
+        for (uint32_t k = rnd(g, 4); k > 0; k--)
+            put(g, chars[rnd(g, DG_ARRAY_LEN(chars))]);
+        put(g, "\"");
+        break;
+    case 2:
+        put(g, lits[rnd(g, DG_ARRAY_LEN(lits))]);
+        break;
+    case 3:
+        put(g, "[");
+        for (uint32_t k = rnd(g, 4), i = 0; i < k; i++) {
+            if (i)
+                put(g, ",");
+            gen_value(g, depth + 1);
+        }
+        put(g, rnd(g, 30) ? "]" : ",]");
+        break;
+    default:
+        put(g, "{");
+        for (uint32_t k = rnd(g, 4), i = 0; i < k; i++) {
+            put(g, i ? ",\"" : "\"");
+            put(g, keys[rnd(g, DG_ARRAY_LEN(keys))]);
+            put(g, rnd(g, 30) ? "\":" : "\": ");
+            gen_value(g, depth + 1);
+        }
+        put(g, "}");
+    }
+}
+
+START_TEST(test_canonical_generated)
+{
+    gen_t g = {.seed = 20261202};
+    int canonical = 0, total = 40000;
+    for (int i = 0; i < total; i++) {
+        g.n = 0;
+        gen_value(&g, 0);
+        size_t n = rnd(&g, 16) ? g.n : rnd(&g, (uint32_t)g.n + 1); /* sometimes cut */
+        if (dec_json_canonical(g.s, n)) {
+            canonical++;
+            assert_own_stringify(g.s, n);
+        }
+    }
+    /* both paths well exercised */
+    ck_assert_msg(canonical > total / 5 && canonical < total * 4 / 5, "%d of %d canonical",
+                  canonical, total);
+}
+END_TEST
+
+/* The entry written straight out and the general path give the same bytes: an entry and the
+ * same entry with a repeated jobId (same value), which the general path takes. */
+START_TEST(test_direct_entry_is_general)
+{
+    gen_t g = {.seed = 7};
+    static const char *const events[] = {"progress", "completed", "failed", "added"};
+    for (int i = 0; i < 20000; i++) {
+        g.n = 0;
+        gen_value(&g, 0);
+        const char *ev = events[rnd(&g, DG_ARRAY_LEN(events))];
+        const char *vname = strcmp(ev, "completed") == 0 ? "returnvalue" : "data";
+        lit_t one[] = {L("event"), {ev, strlen(ev)}, L("jobId"), L("j"), {vname, strlen(vname)},
+                       {g.s, g.n}, L("prev"), L("active")};
+        lit_t two[] = {L("event"), {ev, strlen(ev)}, L("jobId"), L("j"), {vname, strlen(vname)},
+                       {g.s, g.n}, L("prev"), L("active"), L("jobId"), L("j")};
+        dec_event_t a, b;
+        int ra = job("q", one, DG_ARRAY_LEN(one), &a), rb = job("q", two, DG_ARRAY_LEN(two), &b);
+        ck_assert_int_eq(ra, rb);
+        if (ra == 0) {
+            ck_assert_msg(a.json_len == b.json_len && memcmp(a.json, b.json, a.json_len) == 0,
+                          "%.*s: %s vs %s", (int)g.n, g.s, a.json, b.json);
+            dec_event_clear(&a);
+            dec_event_clear(&b);
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 /* Log entries                                                                              */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -712,6 +885,9 @@ Suite *decode_suite(void)
     tcase_add_test(tc, test_field_order_and_duplicates);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_value_every_prefix);
+    tcase_add_test(tc, test_canonical_cases);
+    tcase_add_test(tc, test_canonical_generated);
+    tcase_add_test(tc, test_direct_entry_is_general);
     suite_add_tcase(s, tc);
     tc = tcase_create("logs");
     tcase_add_test(tc, test_log_entries);

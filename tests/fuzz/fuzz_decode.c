@@ -1,14 +1,17 @@
-/* fuzz_decode.c - libFuzzer driver for decode.c (job entries, log entries, log normalization).
+/* fuzz_decode.c - libFuzzer driver for decode.c (job entries, log entries, log normalization,
+ * and that a value dec_json_canonical passes is its own JSON.stringify(JSON.parse(value))).
  * Input: byte 0 picks the entry point; the rest is a list of fields, each a 1-byte length then
  * that many bytes (names and values alternate), or, for normalize, the raw JSON text.
  * Build: clang -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
- *        tests/fuzz/fuzz_decode.c src/decode.c $(pkg-config --cflags --libs jansson) -lm
+ *        tests/fuzz/fuzz_decode.c src/decode.c src/dg.c $(pkg-config --cflags --libs jansson) -lm
  * Without libFuzzer, -DFUZZ_MAIN adds a main() that runs each file named on the command line. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "decode.h"
 #include "dg.h"
@@ -49,6 +52,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             value_len[n / 2] = len;
         }
         n++;
+    }
+    for (size_t k = 0; k < n / 2; k++) {
+        if (!dec_json_canonical(value[k], value_len[k]))
+            continue;
+        json_t *v = dec_json_parse(value[k], value_len[k]);
+        char *out;
+        size_t out_len;
+        if (!v || dec_json_stringify(v, &out, &out_len) != 0)
+            abort();
+        if (out_len != value_len[k] || memcmp(out, value[k], out_len) != 0)
+            abort();
+        free(out);
+        json_decref(v);
     }
     dec_fields_t f = {name, name_len, value, value_len, n / 2};
     if (data[0] % 3 == 0)
