@@ -228,6 +228,17 @@ const redisReply *rds_info_get(const redisReply *info, const char *name);
 int rds_is_no_such_key(const redisReply *rep);
 
 /* ------------------------------------------------------------------------------------------ */
+/* rds_reply.c: a reply's objects from one arena (the stream readers' XREADs)                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* hiredis reply functions that build ordinary redisReply trees in one arena per reply. Put in
+ * a reader's fn while it reads XREADs; each such reply, and one the reader still holds when
+ * the context is freed, goes with rds_reply_free (hiredis does it for the latter through fn),
+ * never freeReplyObject. Thread: any (no shared state). */
+redisReplyObjectFunctions *rds_reply_arena(void);
+void rds_reply_free(void *reply);
+
+/* ------------------------------------------------------------------------------------------ */
 /* rds_entry.c: one stream entry -> one message                                               */
 /* ------------------------------------------------------------------------------------------ */
 

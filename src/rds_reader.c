@@ -224,7 +224,7 @@ static int reader_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, rds_
             return READ_IO;
         }
         int rc = reader_reply(rd, rep, &last, fb, b, backoff, err, errlen);
-        freeReplyObject(rep);
+        rds_reply_free(rep);
         if (rc)
             return rc;
         if (have_loops(r))
@@ -417,14 +417,14 @@ static void follow_read(rds_follow_t *f)
     if (!rep)
         return; /* the rest is on its way */
     if (f->cmd) { /* a reply before the whole command was sent: not ours to make sense of */
-        freeReplyObject(rep);
+        rds_reply_free(rep);
         follow_end(f, READ_IO, "XREAD: reply before the request");
         return;
     }
     el_timer_cancel(f->loop, &f->timeout);
     f->awaiting = 0;
     int rc = reader_reply(f->rd, rep, &f->last, f->fb, f->b, f->backoff, err, sizeof(err));
-    freeReplyObject(rep);
+    rds_reply_free(rep);
     if (rc)
         follow_end(f, rc, err);
     else
@@ -526,7 +526,7 @@ static int follow_on_loop(rds_reader_t *rd, redisContext *c, rds_fields_t *fb, r
             return READ_IO;
         }
         int rc = reader_reply(rd, rep, &f.last, fb, b, backoff, err, errlen);
-        freeReplyObject(rep);
+        rds_reply_free(rep);
         if (rc)
             return rc;
     }
@@ -610,11 +610,17 @@ void *rds_reader_main(void *arg)
                 rds_reader_ok(rd, &backoff);
             }
         }
+        /* XREAD replies come from an arena; the handshake's and XINFO's are hiredis' own */
+        redisReplyObjectFunctions *plain = c->reader->fn;
+        if (rc == 0)
+            c->reader->fn = rds_reply_arena();
         while (rc == 0 || rc == READ_MOVE) {
             rc = follow_on_loop(rd, c, fb, batch, &backoff, err, sizeof(err));
             if (rc == READ_NO_LOOP)
                 rc = reader_loop(rd, c, fb, batch, &backoff, err, sizeof(err));
         }
+        if (rc != READ_IO) /* kept: nothing half-read, so the next XINFO may be hiredis' again */
+            c->reader->fn = plain;
         if (atomic_load(&r->stopping))
             break;
         rds_reader_failed(rd, err);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "buf.h"
 #include "config.h"
 #include "cursor.h"
 #include "dg.h"
@@ -27,6 +28,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "redis.h"
+#include "../src/rds_int.h" /* rds_reply.c, private */
 
 /* ---------------------------------------------------------------------------------------- */
 /* redis-server                                                                             */
@@ -2038,6 +2040,96 @@ START_TEST(test_routes)
 }
 END_TEST
 
+/* ---- rds_reply.c (private to the Redis modules: a white-box test through rds_int.h) ---- */
+
+static void reply_eq(const redisReply *a, const redisReply *b)
+{
+    ck_assert_int_eq(a->type, b->type);
+    ck_assert(a->integer == b->integer);
+    ck_assert_uint_eq(a->len, b->len);
+    ck_assert(a->len == 0 || memcmp(a->str, b->str, a->len) == 0);
+    ck_assert(!a->str || a->str[a->len] == '\0');
+    ck_assert_uint_eq(a->elements, b->elements);
+    for (size_t i = 0; i < a->elements; i++)
+        reply_eq(a->element[i], b->element[i]);
+}
+
+/* Feeds text to an arena reader and to hiredis' own, cut at `cut` (0: whole), and compares
+ * every reply. Returns how many replies there were. */
+static int replies_alike(const char *text, size_t len, size_t cut)
+{
+    redisReader *ours = redisReaderCreateWithFunctions(rds_reply_arena());
+    redisReader *plain = redisReaderCreate();
+    ck_assert(ours && plain);
+    int n = 0;
+    size_t at = 0;
+    while (at < len) {
+        size_t step = cut && cut < len - at ? cut : len - at;
+        ck_assert_int_eq(redisReaderFeed(ours, text + at, step), REDIS_OK);
+        ck_assert_int_eq(redisReaderFeed(plain, text + at, step), REDIS_OK);
+        at += step;
+        for (;;) {
+            void *a = NULL, *b = NULL;
+            ck_assert_int_eq(redisReaderGetReply(ours, &a), REDIS_OK);
+            ck_assert_int_eq(redisReaderGetReply(plain, &b), REDIS_OK);
+            ck_assert((a == NULL) == (b == NULL));
+            if (!a)
+                break;
+            reply_eq(a, b);
+            rds_reply_free(a);
+            freeReplyObject(b);
+            n++;
+        }
+    }
+    redisReaderFree(ours);
+    redisReaderFree(plain);
+    return n;
+}
+
+/* The arena's replies are hiredis' own, field for field, however the bytes arrive; blocks
+ * past the first and an oversized string; a reply cut by a protocol error is freed (ASan). */
+START_TEST(test_reply_arena)
+{
+    buf_t b = BUF_INIT;
+    buf_append_str(&b, "+OK\r\n-ERR wrong\r\n:42\r\n$-1\r\n*-1\r\n*0\r\n$0\r\n\r\n");
+    buf_append_str(&b, "*1\r\n*2\r\n$16\r\nbull:http:events\r\n*40\r\n");
+    for (int i = 0; i < 40; i++)
+        buf_appendf(&b, "*2\r\n$15\r\n1764680000000-%d\r\n*6\r\n$5\r\nevent\r\n$8\r\nprogress\r\n"
+                        "$5\r\njobId\r\n$%d\r\nj%d\r\n$4\r\ndata\r\n$2\r\n%02d\r\n",
+                    i % 10, 1 + (i >= 10) + 1, i, i);
+    buf_append_str(&b, "*3\r\n:1\r\n*2\r\n$-1\r\n-ERR inner\r\n+fine\r\n");
+    ck_assert(!b.oom);
+    ck_assert_int_eq(replies_alike(b.data, b.len, 0), 9);
+    for (size_t cut = 1; cut < 64; cut++)
+        ck_assert_int_eq(replies_alike(b.data, b.len, cut), 9);
+
+    /* thousands of entries (many blocks) and one string larger than any block */
+    buf_reset(&b);
+    buf_append_str(&b, "*3000\r\n");
+    for (int i = 0; i < 3000; i++)
+        buf_appendf(&b, "*2\r\n$%d\r\n%d-0\r\n*2\r\n$4\r\ndata\r\n$3\r\nabc\r\n",
+                    snprintf(NULL, 0, "%d-0", i), i);
+    size_t big = 300 * 1024;
+    buf_appendf(&b, "$%zu\r\n", big);
+    buf_reserve(&b, big + 2);
+    for (size_t i = 0; i < big; i++)
+        buf_append(&b, "x", 1);
+    buf_append_str(&b, "\r\n");
+    ck_assert(!b.oom);
+    ck_assert_int_eq(replies_alike(b.data, b.len, 0), 2);
+    ck_assert_int_eq(replies_alike(b.data, b.len, 4093), 2);
+
+    redisReader *r = redisReaderCreateWithFunctions(rds_reply_arena());
+    const char bad[] = "*3\r\n$3\r\nabc\r\n*2\r\n:1\r\n!bad\r\n";
+    void *rep = NULL;
+    ck_assert_int_eq(redisReaderFeed(r, bad, sizeof(bad) - 1), REDIS_OK);
+    ck_assert_int_eq(redisReaderGetReply(r, &rep), REDIS_ERR);
+    ck_assert_ptr_null(rep);
+    redisReaderFree(r);
+    buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_routes_limits)
 {
     cfg_for_test(1);
@@ -2094,6 +2186,7 @@ Suite *redis_suite(void)
     tcase_add_test(tc, test_redis_down);
     tcase_add_test(tc, test_free_without_start);
     tcase_add_test(tc, test_routes_limits);
+    tcase_add_test(tc, test_reply_arena);
     suite_add_tcase(s, tc);
     return s;
 }
