@@ -1,5 +1,6 @@
 /* check_cursor.c - stream ids and multi-stream resume cursors. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cursor.h"
@@ -22,6 +23,35 @@ START_TEST(id_parse_format)
     ck_assert_int_eq(cur_id_parse("18446744073709551615-18446744073709551615", 41, &id), 0);
     ck_assert_int_eq(cur_id_format(id, buf), 41);
     ck_assert_str_eq(buf, "18446744073709551615-18446744073709551615");
+}
+END_TEST
+
+/* Formatting agrees with printf on every length: 0..9999, each power of ten and its
+ * neighbours, and a spread of large values. */
+START_TEST(id_format_like_printf)
+{
+    char buf[CUR_ID_STR_MAX], want[CUR_ID_STR_MAX];
+    uint64_t v[20300];
+    size_t n = 0;
+    for (uint64_t i = 0; i < 10000; i++)
+        v[n++] = i;
+    for (uint64_t p = 1; p <= 10000000000000000000ull; p *= 10) {
+        v[n++] = p - 1;
+        v[n++] = p;
+        v[n++] = p + 1;
+        if (p > UINT64_MAX / 10)
+            break;
+    }
+    for (uint64_t x = 88172645463325252ull; n < DG_ARRAY_LEN(v);
+         x ^= x << 13, x ^= x >> 7, x ^= x << 17)
+        v[n++] = x >> (x % 60);
+    for (size_t i = 0; i + 1 < n; i++) {
+        cur_id_t id = {v[i], v[n - 1 - i]};
+        int len = snprintf(want, sizeof(want), "%llu-%llu", (unsigned long long)id.ms,
+                           (unsigned long long)id.seq);
+        ck_assert_int_eq(cur_id_format(id, buf), len);
+        ck_assert_str_eq(buf, want);
+    }
 }
 END_TEST
 
@@ -110,6 +140,7 @@ Suite *cursor_suite(void)
     Suite *s = suite_create("cursor");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, id_parse_format);
+    tcase_add_test(tc, id_format_like_printf);
     tcase_add_test(tc, id_parse_rejects);
     tcase_add_test(tc, id_cmp);
     tcase_add_test(tc, cursor_roundtrip);
