@@ -77,6 +77,11 @@ typedef struct cn_env {
     int64_t write_timeout_ms; /* public: no write progress this long: CN_CLOSE_STALL */
     int64_t linger_ms;        /* public: after a graceful close, wait this long for the FIN */
     size_t pending_max;       /* public: private pending bytes above this: CN_CLOSE_HARD_LIMIT */
+    /* public: bytes the kernel holds unsent (SIOCOUTQNSD) above backlog_bytes for longer than
+     * backlog_ms: CN_CLOSE_SOFT_LIMIT, the soft output limit's counterpart for what a slow
+     * client's autotuned send buffer (MBs) takes off the transport's queue. 0: unchecked. */
+    size_t backlog_bytes;
+    int64_t backlog_ms;
     cn_stats_t stats[CN_SHARDS]; /* read-only: shard i is loop i's (el_index) */
     /* private: every open connection, for closing them all at shutdown */
     pthread_mutex_t lock;

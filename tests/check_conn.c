@@ -316,20 +316,34 @@ START_TEST(bytes_whole_and_in_order_through_partial_writes)
 }
 END_TEST
 
+/* Connection A, whose peer never reads, and B, whose peer thread reads everything. */
+typedef struct pair {
+    int a[2], b[2];
+    cn_t *ca, *cb;
+    peer_t pb;
+} pair_t;
+
+static void pair_start(pair_t *p, cn_env_t *e, int small_buffers)
+{
+    tcp_pair(p->a, small_buffers);
+    tcp_pair(p->b, small_buffers);
+    p->ca = start_conn(&TA, p->a[0], e);
+    p->cb = start_conn(&TB, p->b[0], e);
+    p->pb = (peer_t){.fd = p->b[1], .msg_size = 1000};
+    pthread_create(&p->pb.th, NULL, peer_main, &p->pb);
+}
+
 START_TEST(stalled_peer_closed_and_reading_peer_not_delayed)
 {
-    int a[2], b[2];
-    tcp_pair(a, 1);
-    tcp_pair(b, 1);
-    cn_t *ca = start_conn(&TA, a[0], &env); /* its peer never reads */
-    cn_t *cb = start_conn(&TB, b[0], &env);
-    peer_t pb = {.fd = b[1], .msg_size = 1000};
-    pthread_create(&pb.th, NULL, peer_main, &pb);
+    pair_t p;
+    pair_start(&p, &env, 1);
+    int *a = p.a, *b = p.b;
+    cn_t *ca = p.ca, *cb = p.cb;
     tq_push(&TA, ca, 3000, 1000, 0);
     tq_push(&TB, cb, 3000, 1000, 0);
     /* B gets all 3 MB while A is still open, then A is closed as stalled: B never waited. */
     struct timespec ts = {0, 1000000};
-    for (int i = 0; i < 10000 && __atomic_load_n(&pb.got, __ATOMIC_RELAXED) < 3000000; i++)
+    for (int i = 0; i < 10000 && __atomic_load_n(&p.pb.got, __ATOMIC_RELAXED) < 3000000; i++)
         nanosleep(&ts, NULL); /* polling the peer's count with a deadline */
     pthread_mutex_lock(&TA.mu);
     int a_open = TA.close_calls == 0;
@@ -337,9 +351,9 @@ START_TEST(stalled_peer_closed_and_reading_peer_not_delayed)
     ck_assert_msg(a_open, "the stalled connection was closed before the reading one finished");
     shutdown(b[1], SHUT_WR);
     tq_wait(&TB, is_closed, "B done");
-    pthread_join(pb.th, NULL);
-    ck_assert_uint_eq(pb.got, 3000000);
-    ck_assert_int_eq(pb.bad, 0);
+    pthread_join(p.pb.th, NULL);
+    ck_assert_uint_eq(p.pb.got, 3000000);
+    ck_assert_int_eq(p.pb.bad, 0);
     tq_wait(&TA, is_closed, "A closed");
     ck_assert_int_eq(TA.reason, CN_CLOSE_STALL);
     ck_assert_uint_ge(total_closed(CN_CLOSE_STALL), 1);
@@ -352,6 +366,49 @@ START_TEST(stalled_peer_closed_and_reading_peer_not_delayed)
     cn_unref(cb);
     close(a[1]);
     close(b[1]);
+}
+END_TEST
+
+/* The kernel's send buffer (autotuned, default sizes here) takes what a peer that stopped reading
+ * is owed off the transport's queue; over backlog_bytes unsent for backlog_ms it is a soft-limit
+ * close all the same, long before the write stall. A reading peer under the same limit is not. */
+START_TEST(kernel_backlog_over_the_soft_limit_is_a_soft_limit_close)
+{
+    cn_env_t e2;
+    cn_env_init(&e2);
+    e2.write_timeout_ms = 20000;
+    e2.linger_ms = 500;
+    e2.pending_max = 8 << 20;
+    e2.backlog_bytes = 64 * 1024;
+    e2.backlog_ms = 300;
+    pair_t p;
+    pair_start(&p, &e2, 0);
+    int *a = p.a, *b = p.b;
+    cn_t *ca = p.ca, *cb = p.cb;
+    int64_t t0 = el_now_ms();
+    tq_push(&TA, ca, 2000, 1000, 0);
+    tq_push(&TB, cb, 2000, 1000, 0);
+    tq_wait(&TA, is_closed, "A closed");
+    ck_assert_int_eq(TA.reason, CN_CLOSE_SOFT_LIMIT);
+    ck_assert_int_lt(TA.closed_at - t0, 5000); /* the soft limit's clock, not the write stall's */
+    cn_totals_t tot;
+    cn_env_totals(&e2, &tot);
+    ck_assert_uint_eq(tot.closed[CN_KIND_SSE][CN_CLOSE_SOFT_LIMIT], 1);
+    struct timespec ts = {0, 1000000};
+    for (int i = 0; i < 10000 && __atomic_load_n(&p.pb.got, __ATOMIC_RELAXED) < 2000000; i++)
+        nanosleep(&ts, NULL); /* polling the peer's count with a deadline */
+    shutdown(b[1], SHUT_WR);
+    tq_wait(&TB, is_closed, "B done");
+    pthread_join(p.pb.th, NULL);
+    ck_assert_uint_eq(p.pb.got, 2000000);
+    ck_assert_int_eq(TB.reason, CN_CLOSE_PEER);
+    cn_unref(ca);
+    cn_unref(cb);
+    tq_wait(&TA, is_freed, "A freed");
+    tq_wait(&TB, is_freed, "B freed");
+    close(a[1]);
+    close(b[1]);
+    cn_env_destroy(&e2);
 }
 END_TEST
 
@@ -498,6 +555,7 @@ Suite *conn_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, bytes_whole_and_in_order_through_partial_writes);
     tcase_add_test(tc, stalled_peer_closed_and_reading_peer_not_delayed);
+    tcase_add_test(tc, kernel_backlog_over_the_soft_limit_is_a_soft_limit_close);
     tcase_add_test(tc, peer_close_seen_at_once);
     tcase_add_test(tc, finish_writes_everything_then_fin);
     tcase_add_test(tc, pending_over_its_limit_is_a_hard_limit_close);
