@@ -54,15 +54,17 @@ static void *bump(arena_t *a, size_t n)
     return p;
 }
 
-/* A new reply object of type for task t, linked into its parent; the root opens the arena. */
-static redisReply *object(const redisReadTask *t, int type)
+/* A new reply object of type for task t, linked into its parent, and its arena (*ap, when ap
+ * is not NULL); the root opens the arena. */
+static redisReply *object(const redisReadTask *t, int type, arena_t **ap)
 {
     redisReply *r;
+    arena_t *a;
     if (!t->parent) {
         blk_t *b = blk_new(BLK_FIRST);
         if (!b)
             return NULL;
-        arena_t *a = (arena_t *)(void *)b->data;
+        a = (arena_t *)(void *)b->data;
         b->used = ALIGN(sizeof(*a));
         a->first = a->cur = b;
         r = &a->root;
@@ -70,29 +72,23 @@ static redisReply *object(const redisReadTask *t, int type)
         const redisReadTask *root = t->parent;
         while (root->parent)
             root = root->parent;
-        arena_t *a = DG_CONTAINER_OF((redisReply *)root->obj, arena_t, root);
+        a = DG_CONTAINER_OF((redisReply *)root->obj, arena_t, root);
         if (!(r = bump(a, sizeof(*r))))
             return NULL;
         ((redisReply *)t->parent->obj)->element[t->idx] = r;
     }
     memset(r, 0, sizeof(*r));
     r->type = type;
+    if (ap)
+        *ap = a;
     return r;
-}
-
-static arena_t *arena_of(redisReply *r, const redisReadTask *t)
-{
-    if (!t->parent)
-        return DG_CONTAINER_OF(r, arena_t, root);
-    while (t->parent)
-        t = t->parent;
-    return DG_CONTAINER_OF((redisReply *)t->obj, arena_t, root);
 }
 
 static void *create_string(const redisReadTask *t, char *str, size_t len)
 {
-    redisReply *r = object(t, t->type);
-    if (!r || !(r->str = bump(arena_of(r, t), len + 1)))
+    arena_t *a;
+    redisReply *r = object(t, t->type, &a);
+    if (!r || !(r->str = bump(a, len + 1)))
         return NULL; /* hiredis frees the reply so far through free_object */
     memcpy(r->str, str, len);
     r->str[len] = '\0';
@@ -102,12 +98,13 @@ static void *create_string(const redisReadTask *t, char *str, size_t len)
 
 static void *create_array(const redisReadTask *t, int elements)
 {
-    redisReply *r = object(t, REDIS_REPLY_ARRAY);
+    arena_t *a;
+    redisReply *r = object(t, REDIS_REPLY_ARRAY, &a);
     if (!r)
         return NULL;
     if (elements > 0) {
         size_t n = (size_t)elements * sizeof(*r->element);
-        if (!(r->element = bump(arena_of(r, t), n)))
+        if (!(r->element = bump(a, n)))
             return NULL;
         memset(r->element, 0, n);
     }
@@ -117,7 +114,7 @@ static void *create_array(const redisReadTask *t, int elements)
 
 static void *create_integer(const redisReadTask *t, long long v)
 {
-    redisReply *r = object(t, REDIS_REPLY_INTEGER);
+    redisReply *r = object(t, REDIS_REPLY_INTEGER, NULL);
     if (r)
         r->integer = v;
     return r;
@@ -125,7 +122,7 @@ static void *create_integer(const redisReadTask *t, long long v)
 
 static void *create_nil(const redisReadTask *t)
 {
-    return object(t, REDIS_REPLY_NIL);
+    return object(t, REDIS_REPLY_NIL, NULL);
 }
 
 static void free_object(void *root)
