@@ -77,11 +77,10 @@ typedef struct cn_env {
     int64_t write_timeout_ms; /* public: no write progress this long: CN_CLOSE_STALL */
     int64_t linger_ms;        /* public: after a graceful close, wait this long for the FIN */
     size_t pending_max;       /* public: private pending bytes above this: CN_CLOSE_HARD_LIMIT */
-    /* public: bytes the kernel holds unsent (SIOCOUTQNSD) above backlog_bytes for longer than
-     * backlog_ms: CN_CLOSE_SOFT_LIMIT, the soft output limit's counterpart for what a slow
-     * client's autotuned send buffer (MBs) takes off the transport's queue. 0: unchecked. */
-    size_t backlog_bytes;
-    int64_t backlog_ms;
+    /* public: cn_unsent() reads the kernel's unsent bytes again after this many are written
+     * (a slow client's autotuned send buffer takes MBs off the transport's queue, and its soft
+     * limit must see them); 0: never read, cn_unsent() is cn_pending(). */
+    size_t unsent_every;
     cn_stats_t stats[CN_SHARDS]; /* read-only: shard i is loop i's (el_index) */
     /* private: every open connection, for closing them all at shutdown */
     pthread_mutex_t lock;
@@ -199,6 +198,11 @@ int cn_closed(const cn_t *c);
 int cn_finishing(const cn_t *c);
 /* Private bytes queued and not yet taken by the kernel. Thread: loop. */
 size_t cn_pending(const cn_t *c);
+/* Bytes written to c but not sent yet: cn_pending() plus what the kernel holds unsent
+ * (SIOCOUTQNSD, bytes in flight to the peer not counted) at its last reading (see unsent_every).
+ * For a transport's soft output limit; after the kernel took more than unsent_every, c gets one
+ * more fill() even with nothing queued, so the limit sees the bytes then. Thread: loop. */
+size_t cn_unsent(cn_t *c);
 /* el_now_ms() of the last write that moved bytes (or of the start). Thread: loop. */
 int64_t cn_last_write_ms(const cn_t *c);
 

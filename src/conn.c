@@ -1,7 +1,7 @@
 /* conn.c - connections on an event loop: edge-triggered epoll, bounded reads, write turns of
  * sendmsg() over shared msg segments with the unsent rest kept in a private pending buffer, one
- * timer for the write-stall and lingering-close deadlines, the kernel backlog's soft limit, and
- * refcounted lifetime. */
+ * timer for the write-stall and lingering-close deadlines, a sampled reading of what the kernel
+ * holds unsent, and refcounted lifetime. */
 #include "conn.h"
 
 #include <errno.h>
@@ -32,9 +32,9 @@ struct cn {
     el_ready_t ready;
     el_timer_t timer; /* write stall while blocked, lingering close after the FIN */
     el_timer_t drain_timer;
-    el_timer_t backlog_timer; /* while the kernel's backlog is over env->backlog_bytes */
-    int64_t backlog_since;    /* when it went over (0: it is not) */
-    size_t since_check;       /* bytes written since the kernel's backlog was last read */
+    size_t kunsent;     /* the kernel's unsent bytes at the last reading (cn_unsent) */
+    size_t since_check; /* bytes written since that reading */
+    int recheck;        /* since_check passed unsent_every: one more fill() to look at it */
     el_task_t drain_task;
     int64_t drain_in; /* ms from when the loop sees the drain task */
     int started;      /* adopted by the loop: callbacks may run */
@@ -304,7 +304,6 @@ void cn_close(cn_t *c, int reason)
     close_fd(fd, c->closed);
     el_timer_cancel(c->loop, &c->timer);
     el_timer_cancel(c->loop, &c->drain_timer);
-    el_timer_cancel(c->loop, &c->backlog_timer);
     buf_free(&c->pending);
     c->pend_off = 0;
     cn_env_t *env = c->env;
@@ -331,37 +330,18 @@ static void arm_stall(cn_t *c)
         el_timer_arm(c->loop, &c->timer, c->last_write + c->env->write_timeout_ms);
 }
 
-/* Reads how much the kernel holds unsent and starts or stops the backlog's soft-limit clock;
- * backlog_fire closes once it has run backlog_ms. Sampled every backlog_bytes / 2 written (a
- * client keeping up never gets near it) and, while over, every backlog_ms / 4. */
-static void backlog_check(cn_t *c)
+/* The kernel's figure is read again once unsent_every bytes were written since the last reading,
+ * and at every call while that reading was large (so a drained backlog is seen): a client keeping
+ * up costs one ioctl per unsent_every bytes, a slow one one per call. */
+size_t cn_unsent(cn_t *c)
 {
-    int unsent = 0;
-    c->since_check = 0;
-    if (ioctl(c->io.fd, SIOCOUTQNSD, &unsent) != 0)
-        return;
-    if ((size_t)unsent <= c->env->backlog_bytes) {
-        c->backlog_since = 0;
-        return;
+    size_t every = c->env->unsent_every;
+    if (every && !c->closed && (c->since_check >= every || c->kunsent >= every)) {
+        int n = 0;
+        c->since_check = 0;
+        c->kunsent = ioctl(c->io.fd, SIOCOUTQNSD, &n) == 0 && n > 0 ? (size_t)n : 0;
     }
-    if (!c->backlog_since) {
-        c->backlog_since = el_now_ms();
-        if (!el_timer_armed(&c->backlog_timer))
-            el_timer_arm(c->loop, &c->backlog_timer, c->backlog_since + c->env->backlog_ms / 4);
-    }
-}
-
-static void backlog_fire(el_timer_t *t)
-{
-    cn_t *c = DG_CONTAINER_OF(t, cn_t, backlog_timer);
-    if (c->closed || !c->backlog_since)
-        return;
-    backlog_check(c);
-    int64_t now = el_now_ms();
-    if (c->backlog_since && now - c->backlog_since >= c->env->backlog_ms)
-        cn_close(c, CN_CLOSE_SOFT_LIMIT);
-    else if (c->backlog_since)
-        el_timer_arm(c->loop, &c->backlog_timer, now + c->env->backlog_ms / 4);
+    return cn_pending(c) + c->kunsent;
 }
 
 static void wrote(cn_t *c, size_t n)
@@ -370,8 +350,9 @@ static void wrote(cn_t *c, size_t n)
         return;
     c->last_write = el_now_ms();
     add(&shard(c)->bytes[c->ops->kind], n);
-    if (c->env->backlog_bytes && (c->since_check += n) >= c->env->backlog_bytes / 2)
-        backlog_check(c); /* never closes here: the caller goes on with c */
+    size_t every = c->env->unsent_every;
+    if (every && c->since_check < every && (c->since_check += n) >= every)
+        c->recheck = 1;
 }
 
 /* Returns bytes written (>= 0), or -1 after closing c. */
@@ -498,6 +479,11 @@ static void turn(cn_t *c)
             cn_wake(c);
     } else if (more || cn_pending(c)) {
         cn_wake(c); /* back of the line: the others get their turn first */
+    } else if (c->recheck) {
+        /* the kernel took bytes the transport's soft limit has not seen yet: one more fill()
+         * (with nothing queued) lets it check them now, not at its next timer */
+        c->recheck = 0;
+        cn_wake(c);
     }
 }
 
@@ -669,7 +655,6 @@ cn_t *cn_new(el_t *l, int fd, const cn_ops_t *ops, cn_env_t *env, size_t data_si
     c->ready.run = ready_run;
     c->timer.cb = timer_cb;
     c->drain_timer.cb = drain_fire;
-    c->backlog_timer.cb = backlog_fire;
     return c;
 }
 

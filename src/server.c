@@ -293,8 +293,8 @@ srv_t *srv_new(const cfg_t *cfg, bk_t *broker, rds_t *rds)
     s->cn.write_timeout_ms = cfg->write_timeout_ms;
     s->cn.linger_ms = 2000;
     s->cn.pending_max = (size_t)cfg->queue_max_bytes + (1u << 20);
-    s->cn.backlog_bytes = (size_t)cfg->queue_soft_bytes; /* the soft limit, on the kernel's side */
-    s->cn.backlog_ms = cfg->queue_soft_ms;
+    /* the soft limit counts the kernel's unsent bytes: read them every half of it written */
+    s->cn.unsent_every = (size_t)cfg->queue_soft_bytes / 2;
     s->sse_env = (sst_env_t){.cfg = cfg, .bk = broker, .rds = rds, .adm = &s->adm, .cn = &s->cn,
                              .names = rds_stream_names(rds), .nstreams = rds_nstreams(rds),
                              .stats = &s->sse_stats, .rp_stats = &s->rp_stats, .auth_stats = &s->auth_stats};

@@ -111,7 +111,7 @@ struct sess {
     sio_app_t app;
     int app_connected;
     el_timer_t timer; /* eio_sess deadlines and the close grace */
-    el_ready_t ready; /* asks from other threads: overflow, close */
+    el_ready_t ready; /* asks from other threads: over a limit, close */
     struct sess_input *deferred; /* input held back for a racing GET (see run_input) */
     int64_t drain_at;            /* the server drains: close at this time (0: not draining) */
     el_task_t drain_task;
@@ -125,7 +125,7 @@ struct sess {
     oq_t q;
     cn_t *ws, *probe, *get; /* each holds a reference */
     int torn;
-    int overflow;   /* the queue went over its hard limit */
+    int limit;      /* CN_CLOSE_HARD_LIMIT or _SOFT_LIMIT once the queue went over it: slow */
     int close_req;  /* a close reason asked for from another thread */
     uint64_t dropped;
 };

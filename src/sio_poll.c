@@ -74,7 +74,7 @@ void sio_poll_answer(cn_t *c)
         return;
     }
     int reply = eio_sess_get_reply(&s->es, has);
-    if (reply == EIO_GET_WAIT && (s->overflow || atomic_load(&s->h->stopping)))
+    if (reply == EIO_GET_WAIT && (s->limit || atomic_load(&s->h->stopping)))
         reply = EIO_GET_CLOSE;
     pthread_mutex_unlock(&s->lock);
     if (reply == EIO_GET_WAIT)

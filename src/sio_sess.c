@@ -135,19 +135,19 @@ void sess_wake_locked(sess_t *s)
 /* Queues m without waking. Session lock held. */
 static int push_locked(sess_t *s, msg_t *m)
 {
-    if (s->torn || s->overflow || eio_sess_closed(&s->es)) {
+    if (s->torn || s->limit || eio_sess_closed(&s->es)) {
         s->dropped++;
         return DG_ECLOSED;
     }
     int rc = oq_push(&s->q, m, m->ws_len);
     if (rc != DG_OK) {
         /* over the hard limit: closed by its loop, never from here */
-        s->overflow = 1;
+        s->limit = CN_CLOSE_HARD_LIMIT;
         s->dropped += s->q.len + 1;
         schedule_locked(s);
     } else if (s->q.soft_bytes && s->q.bytes > s->q.soft_bytes &&
                oq_soft_check(&s->q, 0, el_now_ms()) == OQ_SOFT_EXPIRED) {
-        s->overflow = 1; /* over the soft limit for too long: a stalled client */
+        s->limit = CN_CLOSE_SOFT_LIMIT; /* over it for too long: a stalled client */
         schedule_locked(s);
     }
     return rc;
@@ -250,7 +250,7 @@ static void ready_run(el_ready_t *r)
 {
     sess_t *s = DG_CONTAINER_OF(r, sess_t, ready);
     pthread_mutex_lock(&s->lock);
-    int reason = s->overflow ? EIO_REASON_SLOW : s->close_req;
+    int reason = s->limit ? EIO_REASON_SLOW : s->close_req;
     pthread_mutex_unlock(&s->lock);
     if (reason)
         sess_teardown(s, reason);
@@ -345,8 +345,15 @@ static void timer_run(sess_t *s)
     if (!s->q.len)
         buf_free(&s->rec.tails); /* so do the offsets of its last batch */
     cn_t *ws = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? s->ws : NULL;
-    if (!reason && oq_soft_check(&s->q, ws ? cn_pending(ws) : 0, now) == OQ_SOFT_EXPIRED)
+    pthread_mutex_unlock(&s->lock);
+    /* the WebSocket is on this loop (only it clears s->ws): what it and the kernel have not
+     * sent counts too */
+    size_t unsent = ws ? cn_unsent(ws) : 0;
+    pthread_mutex_lock(&s->lock);
+    if (!reason && !s->torn && oq_soft_check(&s->q, unsent, now) == OQ_SOFT_EXPIRED) {
+        s->limit = s->limit ? s->limit : CN_CLOSE_SOFT_LIMIT;
         reason = EIO_REASON_SLOW;
+    }
     pthread_mutex_unlock(&s->lock);
     if (probe) {
         sio_ws_close(probe, WS_CLOSE_NORMAL, CN_CLOSE_TIMEOUT);
@@ -403,7 +410,8 @@ void sess_start_timer(sess_t *s)
 
 /* ================================================================ teardown */
 
-/* What a session's close means for its connections. */
+/* What a session's close means for its connections (EIO_REASON_SLOW: the limit it passed, s->limit,
+ * which sess_teardown reads). */
 static int conn_reason(int eio_reason)
 {
     switch (eio_reason) {
@@ -413,7 +421,6 @@ static int conn_reason(int eio_reason)
     case EIO_REASON_CONNECT_TIMEOUT: return CN_CLOSE_TIMEOUT;
     case EIO_REASON_PROTOCOL:
     case EIO_REASON_OVERLAP: return CN_CLOSE_PROTOCOL;
-    case EIO_REASON_SLOW: return CN_CLOSE_HARD_LIMIT;
     case EIO_REASON_WRITE: return CN_CLOSE_STALL;
     default: return CN_CLOSE_SHUTDOWN;
     }
@@ -441,6 +448,7 @@ void sess_teardown(sess_t *s, int reason)
     reason = s->es.reason; /* a close the state machine recorded first wins */
     uint64_t dropped = s->dropped + s->q.len;
     int kind = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? CN_KIND_WEBSOCKET : CN_KIND_POLLING;
+    int limit = s->limit ? s->limit : CN_CLOSE_HARD_LIMIT; /* which one, for EIO_REASON_SLOW */
     oq_clear(&s->q);
     cn_t *ws = s->ws, *probe = s->probe, *get = s->get;
     s->ws = s->probe = NULL;
@@ -459,7 +467,7 @@ void sess_teardown(sess_t *s, int reason)
         s->deferred = in->next;
         free_input(in);
     }
-    int cr = conn_reason(reason);
+    int cr = reason == EIO_REASON_SLOW ? limit : conn_reason(reason);
     int code = atomic_load(&h->stopping) || atomic_load(&h->draining) ? WS_CLOSE_GOING_AWAY
                                                                        : WS_CLOSE_NORMAL;
     if (ws) {
@@ -481,7 +489,9 @@ void sess_teardown(sess_t *s, int reason)
         atomic_fetch_add(&h->dropped_by[kind], dropped);
         atomic_fetch_add(&h->slow_by[kind], 1);
         log_warn("sio", "closed a slow client (%s): %llu messages dropped",
-                 reason == EIO_REASON_SLOW ? "outbound queue over its limit" : "write stalled",
+                 reason == EIO_REASON_WRITE      ? "write stalled"
+                 : limit == CN_CLOSE_SOFT_LIMIT ? "over the soft output limit for too long"
+                                                : "outbound queue over its hard limit",
                  (unsigned long long)dropped);
     } else {
         log_debug("sio", "session closed: %s", eio_sess_reason_name(reason));

@@ -237,9 +237,10 @@ static int fill(cn_t *c, cn_out_t *o)
         if (!n || !more)
             break;
     }
-    /* Soft limit: what waits here plus what the socket could not take yet. */
+    /* Soft limit: what waits here plus what the socket and the kernel have not sent yet. */
+    size_t unsent = cn_unsent(c);
     pthread_mutex_lock(&s->lock);
-    int soft = oq_soft_check(&s->q, cn_pending(c), el_now_ms());
+    int soft = oq_soft_check(&s->q, unsent, el_now_ms());
     int64_t deadline = oq_soft_deadline(&s->q);
     pthread_mutex_unlock(&s->lock);
     if (soft == OQ_SOFT_EXPIRED) {
@@ -258,8 +259,9 @@ static void timer_cb(el_timer_t *t)
     if (cn_closed(c))
         return;
     int64_t now = el_now_ms();
+    size_t unsent = cn_unsent(c);
     pthread_mutex_lock(&s->lock);
-    int soft = oq_soft_check(&s->q, cn_pending(c), now);
+    int soft = oq_soft_check(&s->q, unsent, now);
     int64_t deadline = oq_soft_deadline(&s->q);
     oq_shrink(&s->q); /* a burst's ring goes back while idle, not after every write */
     pthread_mutex_unlock(&s->lock);
