@@ -162,6 +162,10 @@ void sess_teardown(sess_t *s, int reason);
 int sess_enqueue(sess_t *s, msg_t *m);
 /* Wakes whoever writes the session's live transport. Session lock held. */
 void sess_wake_locked(sess_t *s);
+/* Records that s's output went over limit (CN_CLOSE_HARD_LIMIT or _SOFT_LIMIT; the first one
+ * wins): the session is closing as EIO_REASON_SLOW and its WebSocket is counted by that limit.
+ * Session lock held. */
+void sess_limit_locked(sess_t *s, int limit);
 
 /* A batch of Engine.IO packets from one POST body, posted to the session's loop. */
 typedef struct sess_input {

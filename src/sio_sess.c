@@ -132,6 +132,12 @@ void sess_wake_locked(sess_t *s)
         cn_wake(s->get);
 }
 
+void sess_limit_locked(sess_t *s, int limit)
+{
+    if (!s->limit)
+        s->limit = limit;
+}
+
 /* Queues m without waking. Session lock held. */
 static int push_locked(sess_t *s, msg_t *m)
 {
@@ -142,12 +148,12 @@ static int push_locked(sess_t *s, msg_t *m)
     int rc = oq_push(&s->q, m, m->ws_len);
     if (rc != DG_OK) {
         /* over the hard limit: closed by its loop, never from here */
-        s->limit = CN_CLOSE_HARD_LIMIT;
+        sess_limit_locked(s, CN_CLOSE_HARD_LIMIT);
         s->dropped += s->q.len + 1;
         schedule_locked(s);
     } else if (s->q.soft_bytes && s->q.bytes > s->q.soft_bytes &&
                oq_soft_check(&s->q, 0, el_now_ms()) == OQ_SOFT_EXPIRED) {
-        s->limit = CN_CLOSE_SOFT_LIMIT; /* over it for too long: a stalled client */
+        sess_limit_locked(s, CN_CLOSE_SOFT_LIMIT); /* over it for too long: a stalled client */
         schedule_locked(s);
     }
     return rc;
@@ -344,14 +350,11 @@ static void timer_run(sess_t *s)
     oq_shrink(&s->q); /* a burst's ring goes back while idle, not after every write */
     if (!s->q.len)
         buf_free(&s->rec.tails); /* so do the offsets of its last batch */
+    /* the WebSocket is on this loop: what it and the kernel have not sent counts too (one
+     * non-blocking ioctl at most, under the lock) */
     cn_t *ws = s->es.transport == EIO_TRANSPORT_WEBSOCKET ? s->ws : NULL;
-    pthread_mutex_unlock(&s->lock);
-    /* the WebSocket is on this loop (only it clears s->ws): what it and the kernel have not
-     * sent counts too */
-    size_t unsent = ws ? cn_unsent(ws) : 0;
-    pthread_mutex_lock(&s->lock);
-    if (!reason && !s->torn && oq_soft_check(&s->q, unsent, now) == OQ_SOFT_EXPIRED) {
-        s->limit = s->limit ? s->limit : CN_CLOSE_SOFT_LIMIT;
+    if (!reason && oq_soft_check(&s->q, ws ? cn_unsent(ws) : 0, now) == OQ_SOFT_EXPIRED) {
+        sess_limit_locked(s, CN_CLOSE_SOFT_LIMIT);
         reason = EIO_REASON_SLOW;
     }
     pthread_mutex_unlock(&s->lock);

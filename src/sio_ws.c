@@ -251,8 +251,8 @@ static int ws_fill(cn_t *c, cn_out_t *o)
     size_t unsent = cn_unsent(c);
     pthread_mutex_lock(&s->lock);
     int soft = s->ws == c ? oq_soft_check(&s->q, unsent, el_now_ms()) : OQ_UNDER;
-    if (soft == OQ_SOFT_EXPIRED && !s->limit)
-        s->limit = CN_CLOSE_SOFT_LIMIT;
+    if (soft == OQ_SOFT_EXPIRED)
+        sess_limit_locked(s, CN_CLOSE_SOFT_LIMIT);
     pthread_mutex_unlock(&s->lock);
     if (soft == OQ_SOFT_EXPIRED) {
         sess_teardown(s, EIO_REASON_SLOW);
@@ -274,8 +274,8 @@ static void ws_close_cb(cn_t *c, int reason)
         s->ws = NULL;
         ours = c;
         active = 1;
-        if ((reason == CN_CLOSE_HARD_LIMIT || reason == CN_CLOSE_SOFT_LIMIT) && !s->limit)
-            s->limit = reason; /* the connection's own limit (pending_max) */
+        if (reason == CN_CLOSE_HARD_LIMIT || reason == CN_CLOSE_SOFT_LIMIT)
+            sess_limit_locked(s, reason); /* the connection's own limit (pending_max) */
     }
     if (s->probe == c) {
         s->probe = NULL;
