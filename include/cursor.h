@@ -39,6 +39,24 @@ typedef struct cur {
  * the length written (without NUL) or DG_ELIMIT when len is too small. */
 int cur_format(const cur_t *c, const char *const *names, char *buf, size_t len);
 
+/* cur_format()'s text of one cursor, kept beside it and mended in place when one position
+ * advances: a writer that puts the cursor on every event formats one id per event rather than
+ * every stream's. Zero-initialised is empty. Thread: the cursor's owner. */
+typedef struct cur_text {
+    char *s; /* NUL-terminated, owned; meaningful while valid */
+    uint32_t len, cap;
+    int valid;
+} cur_text_t;
+
+/* Sets c's position i to id (and marks it known), then returns c's text as cur_format() writes
+ * it, mending t when only that position changed and rebuilding it otherwise. Returns NULL (t
+ * invalid) on ENOMEM or when the text is longer than max. Whoever changes c by any other means
+ * calls cur_text_reset(t) before the next advance. */
+const char *cur_text_advance(cur_text_t *t, cur_t *c, const char *const *names, int i,
+                             cur_id_t id, size_t max, size_t *len);
+void cur_text_reset(cur_text_t *t);
+void cur_text_free(cur_text_t *t);
+
 /* Parses a cursor written by cur_format against names[0..n). Unknown stream names are
  * ignored (the config may have changed); a malformed cursor returns DG_EINVAL. A bare
  * "MS-SEQ" is accepted too and applies to every stream (what a human types with curl). */

@@ -1,8 +1,9 @@
 /* cursor.c - Redis stream ids ("MS-SEQ") and multi-stream SSE cursors ("NAME:MS-SEQ,...").
  * Pure string work: parsing is strict (digits only, no overflow), formatting never truncates
- * silently. */
+ * silently; a cur_text_t is the one allocation. */
 #include "cursor.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "dg.h"
@@ -91,6 +92,88 @@ int cur_format(const cur_t *c, const char *const *names, char *buf, size_t len)
     if (len)
         buf[off] = '\0';
     return (int)off;
+}
+
+#define TEXT_SLACK 8 /* room for ids that grow a digit or two before the next realloc */
+
+static int text_reserve(cur_text_t *t, size_t len)
+{
+    if (len + 1 <= t->cap)
+        return DG_OK;
+    size_t cap = len + 1 + TEXT_SLACK;
+    char *s = realloc(t->s, cap);
+    if (!s)
+        return DG_ENOMEM;
+    t->s = s;
+    t->cap = (uint32_t)cap;
+    return DG_OK;
+}
+
+static const char *text_rebuild(cur_text_t *t, const cur_t *c, const char *const *names,
+                                size_t max, size_t *len)
+{
+    t->valid = 0;
+    for (size_t want = 64;; want *= 2) {
+        if (want > max)
+            want = max;
+        if (text_reserve(t, want) != DG_OK)
+            return NULL;
+        int n = cur_format(c, names, t->s, t->cap);
+        if (n >= 0 && (size_t)n <= max) {
+            t->len = (uint32_t)n;
+            t->valid = 1;
+            *len = t->len;
+            return t->s;
+        }
+        if (n >= 0 || want == max)
+            return NULL;
+    }
+}
+
+const char *cur_text_advance(cur_text_t *t, cur_t *c, const char *const *names, int i,
+                             cur_id_t id, size_t max, size_t *len)
+{
+    uint32_t bit = 1u << i;
+    int was_known = (c->known & bit) != 0;
+    c->pos[i] = id;
+    c->known |= bit;
+    if (!t->valid || !was_known) /* a new stream changes the layout */
+        return text_rebuild(t, c, names, max, len);
+    /* position i's id sits after the known streams before it, and after "NAME:"; ids hold no
+     * comma, so the comma after an id ends it whatever the names hold */
+    char *end = t->s + t->len, *p = t->s;
+    for (int j = 0; j < i; j++) {
+        if (!(c->known & (1u << j)))
+            continue;
+        p += strlen(names[j]) + 1;
+        p = memchr(p, ',', (size_t)(end - p)) + 1;
+    }
+    p += strlen(names[i]) + 1;
+    char *q = memchr(p, ',', (size_t)(end - p));
+    size_t at = (size_t)(p - t->s), tail = (size_t)(end - (q ? q : end));
+    char idtxt[CUR_ID_STR_MAX];
+    size_t n = (size_t)cur_id_format(id, idtxt);
+    size_t nlen = at + n + tail;
+    if (nlen > max || text_reserve(t, nlen) != DG_OK) {
+        t->valid = 0;
+        return NULL;
+    }
+    memmove(t->s + at + n, t->s + t->len - tail, tail + 1); /* with the NUL */
+    memcpy(t->s + at, idtxt, n);
+    t->len = (uint32_t)nlen;
+    *len = nlen;
+    return t->s;
+}
+
+void cur_text_reset(cur_text_t *t)
+{
+    t->valid = 0;
+}
+
+void cur_text_free(cur_text_t *t)
+{
+    free(t->s);
+    *t = (cur_text_t){0};
 }
 
 int cur_parse(cur_t *c, const char *const *names, int n, const char *s, size_t len)

@@ -48,6 +48,7 @@ typedef struct sess_room {
 typedef struct sess_ns {
     char pid[EIO_SID_LEN + 1]; /* "": none (recovery off, not connected, or forgotten) */
     cur_t cur;                 /* the offset: last room event handed to the transport */
+    cur_text_t cur_text;       /* cur's text, mended as live events advance it */
     cur_t base;                /* where a client that sends no offset resumes */
     sess_room_t *rooms;
     int nrooms, cap;

@@ -161,6 +161,7 @@ void rec_free(sess_t *s)
         if (s->rec.ns[i]) {
             rooms_clear(s->rec.ns[i]);
             free(s->rec.ns[i]->rooms);
+            cur_text_free(&s->rec.ns[i]->cur_text);
             free(s->rec.ns[i]);
             s->rec.ns[i] = NULL;
         }
@@ -321,6 +322,7 @@ void rec_fresh(sess_t *s, unsigned bit, char *pid)
     n->base.n = s->h->nstreams;
     n->base.known &= ns_streams(s, ns_of_bit(bit));
     n->cur = n->base;
+    cur_text_reset(&n->cur_text);
     memcpy(pid, n->pid, sizeof(n->pid));
     save(s, ns_of_bit(bit), 0);
 }
@@ -482,6 +484,7 @@ static const char *restore(sess_t *s, rec_answer_t *a)
     n->base = from;
     n->base.known &= mask;
     n->cur = upto;
+    cur_text_reset(&n->cur_text);
     uint32_t follow = 0;
     for (int k = 0; k < h->nstreams; k++) {
         uint32_t b = 1u << k;
@@ -709,6 +712,7 @@ static int replay_step(sess_t *s, int ns, msg_t **m)
     for (int k = 0; k < s->h->nstreams; k++)
         if ((r->follow & (1u << k)) && cur_id_cmp(n->cur.pos[k], r->upto.pos[k]) < 0)
             n->cur.pos[k] = r->upto.pos[k];
+    cur_text_reset(&n->cur_text);
     replay_free(r);
     s->rec.replay[ns] = NULL;
     s->rec.hold--;
@@ -764,13 +768,14 @@ int rec_tail(sess_t *s, const msg_t *m, buf_t *b)
     int ns = ns_of_msg(s, m);
     if (ns < 0 || !s->rec.ns[ns] || !s->rec.ns[ns]->pid[0])
         return 0;
-    cur_t *c = &s->rec.ns[ns]->cur;
-    c->pos[m->stream] = m->id;
-    c->known |= 1u << m->stream;
-    char text[CURSOR_MAX + 4] = ",\"";
-    int n = cur_format(c, s->h->names, text + 2, CURSOR_MAX);
-    if (n <= 0)
+    sess_ns_t *n = s->rec.ns[ns];
+    size_t len = 0;
+    const char *text = cur_text_advance(&n->cur_text, &n->cur, s->h->names, m->stream, m->id,
+                                        CURSOR_MAX, &len);
+    char out[CURSOR_MAX + 4] = ",\"";
+    if (!text || !len)
         return 0;
-    memcpy(text + 2 + n, "\"]", 2);
-    return buf_append(b, text, (size_t)n + 4) == DG_OK;
+    memcpy(out + 2, text, len);
+    memcpy(out + 2 + len, "\"]", 2);
+    return buf_append(b, out, len + 4) == DG_OK;
 }

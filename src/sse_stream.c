@@ -35,6 +35,7 @@ typedef struct sst {
     /* loop thread */
     sst_req_t req;
     cur_t cursor; /* last id written per followed stream */
+    cur_text_t idtext; /* the cursor's text, mended as live events advance it */
     cur_t upto;   /* broker positions when it joined: where a replay ends */
     rp_t *replay;
     cu_t *catchup;    /* a late job subscriber's `state` events, sent before the live queue */
@@ -90,16 +91,15 @@ static void add_event(sst_t *s, cn_out_t *o, msg_t *m)
     }
     if ((s->cursor.known & bit) && cur_id_cmp(m->id, s->cursor.pos[m->stream]) <= 0)
         return;
-    s->cursor.pos[m->stream] = m->id;
-    s->cursor.known |= bit;
-    char *p = cn_out_room(o, CURSOR_MAX + 8);
-    if (p) {
+    size_t n = 0;
+    const char *id = cur_text_advance(&s->idtext, &s->cursor, s->env->names, m->stream, m->id,
+                                      CURSOR_MAX, &n);
+    char *p = cn_out_room(o, n + 5);
+    if (id && p) {
         memcpy(p, "id: ", 4);
-        int n = cur_format(&s->cursor, s->env->names, p + 4, CURSOR_MAX);
-        if (n < 0)
-            n = 0;
+        memcpy(p + 4, id, n);
         p[4 + n] = '\n';
-        cn_out_commit(o, (size_t)n + 5);
+        cn_out_commit(o, n + 5);
     }
     cn_out_msg(o, m, m->sse, m->sse_len);
 }
@@ -175,6 +175,7 @@ static void go_live(sst_t *s, cn_out_t *o)
             s->cursor.known |= bit;
         }
     }
+    cur_text_reset(&s->idtext);
     s->live = 1;
     add_id_block(s, o);
 }
@@ -473,6 +474,7 @@ static void free_stream(cn_t *c)
 {
     sst_t *s = of(c);
     oq_clear(&s->q);
+    cur_text_free(&s->idtext);
     adm_release(s->env->adm, ADM_SSE);
     pthread_mutex_destroy(&s->lock);
 }

@@ -135,6 +135,60 @@ START_TEST(cursor_every_prefix)
 }
 END_TEST
 
+/* cur_text_advance gives cur_format's text after every step of a random walk: positions of
+ * every length (0 to 20 digits), streams joining one by one, names with a comma in them, and
+ * resets after the cursor was changed behind the text's back. */
+START_TEST(cursor_text_matches_format)
+{
+    static const char *const odd[] = {"a", "b,c", "", "queue:x", "logs"};
+    const char *const *sets[] = {names, odd};
+    unsigned seed = 12345;
+    for (int set = 0; set < 2; set++) {
+        cur_t c = {.n = 5};
+        cur_text_t t = {0};
+        for (int step = 0; step < 20000; step++) {
+            seed = seed * 1103515245u + 12345u;
+            int i = (int)((seed >> 8) % 5);
+            uint64_t big = ((uint64_t)seed << 32) ^ (seed * 2654435761u);
+            cur_id_t id = {big >> ((seed >> 3) % 64), (seed >> 20) % 3 ? seed % 100 : big};
+            if (step % 1000 == 999) { /* changed by other means, then reset */
+                c.pos[(i + 1) % 5] = (cur_id_t){(uint64_t)step, 0};
+                c.known |= 1u << ((i + 1) % 5);
+                cur_text_reset(&t);
+            }
+            size_t len = 0;
+            const char *text = cur_text_advance(&t, &c, sets[set], i, id, 1024, &len);
+            char want[1024];
+            int n = cur_format(&c, sets[set], want, sizeof(want));
+            ck_assert_ptr_nonnull(text);
+            ck_assert_uint_eq(len, (size_t)n);
+            ck_assert_str_eq(text, want);
+            ck_assert_uint_eq(c.known & (1u << i), 1u << i);
+            ck_assert_int_eq(cur_id_cmp(c.pos[i], id), 0);
+        }
+        cur_text_free(&t);
+    }
+}
+END_TEST
+
+/* Over max: NULL, never a truncated text; a later advance that fits rebuilds it. */
+START_TEST(cursor_text_max)
+{
+    cur_t c = {.n = 5};
+    cur_text_t t = {0};
+    size_t len = 0;
+    ck_assert_ptr_nonnull(cur_text_advance(&t, &c, names, 0, (cur_id_t){1, 0}, 16, &len));
+    ck_assert_str_eq(t.s, "http:1-0");
+    ck_assert_ptr_null(cur_text_advance(&t, &c, names, 0, (cur_id_t){1795314435827, 1}, 16, &len));
+    ck_assert_ptr_null(cur_text_advance(&t, &c, names, 1, (cur_id_t){2, 0}, 16, &len));
+    const char *text = cur_text_advance(&t, &c, names, 0, (cur_id_t){3, 0}, 32, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_str_eq(text, "http:3-0,sparql:2-0");
+    ck_assert_uint_eq(len, strlen(text));
+    cur_text_free(&t);
+}
+END_TEST
+
 Suite *cursor_suite(void)
 {
     Suite *s = suite_create("cursor");
@@ -147,6 +201,8 @@ Suite *cursor_suite(void)
     tcase_add_test(tc, cursor_bare_id_and_unknown_names);
     tcase_add_test(tc, cursor_rejects);
     tcase_add_test(tc, cursor_every_prefix);
+    tcase_add_test(tc, cursor_text_matches_format);
+    tcase_add_test(tc, cursor_text_max);
     suite_add_tcase(s, tc);
     return s;
 }
